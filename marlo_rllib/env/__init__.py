@@ -1,0 +1,6 @@
+from marlo_rllib.env.metrics import METRIC_NAMES, EpisodeMetrics
+from marlo_rllib.env.observations import OBSERVATIONS
+from marlo_rllib.env.rewards import REWARDS, make_reward
+from marlo_rllib.env.traffic_signal_env import TrafficSignalEnv
+
+__all__ = ["METRIC_NAMES", "OBSERVATIONS", "REWARDS", "EpisodeMetrics", "TrafficSignalEnv", "make_reward"]

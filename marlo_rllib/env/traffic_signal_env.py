@@ -1,0 +1,345 @@
+"""TrafficSignalEnv: a PettingZoo ParallelEnv over a SUMO network, one agent per traffic light.
+
+An action is the index of the next green phase. Changing green shows the yellow transition first
+(yellow_time seconds, inside the same env step); a green is held for min_green seconds and ended
+after max_green seconds (the next green in program order takes over).
+
+Speed: all lane data comes from one batched subscription read per env step, and the simulation
+advances a whole decision interval per call (two calls when some junction shows yellow).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import traci.constants as tc
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pydantic import ValidationError
+
+from marlo_rllib import sumo
+from marlo_rllib.env.junction import Junction, link_neighbours, read_junction
+from marlo_rllib.env.metrics import EpisodeMetrics, StepCounts, read_teleports, read_tripinfo
+from marlo_rllib.env.observations import OBSERVATIONS, Layout, StepContext
+from marlo_rllib.env.rewards import make_reward
+from marlo_rllib.env.traffic import JunctionTraffic, Signal
+from marlo_rllib.errors import UserError
+from marlo_rllib.scenarios.spec import ScenarioSpec, Timing, load_scenario
+
+LANE_VARS = [tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.VAR_WAITING_TIME]
+
+
+class TrafficSignalEnv(ParallelEnv):
+    metadata = {"name": "marlo_traffic_signal_v0", "render_modes": ["human"], "is_parallelizable": True}
+
+    def __init__(
+        self,
+        scenario: ScenarioSpec | str,
+        *,
+        backend: str = "libsumo",
+        seed: int = 0,
+        observation: str | None = None,
+        reward: str | None = None,
+        reward_params: dict[str, Any] | None = None,
+        timing: dict[str, int] | None = None,
+        episode_seconds: int | None = None,
+        shared_spaces: bool = False,
+        fixed_time: bool = False,
+        demand_scale: float = 1.0,
+        time_to_teleport: int = -1,
+        render_mode: str | None = None,
+        sumo_args: list[str] | None = None,
+    ) -> None:
+        """
+        scenario: a ScenarioSpec, a catalog name or a YAML path.
+        timing: overrides of the scenario's delta_time, yellow_time, min_green, max_green.
+        shared_spaces: pad every agent to one observation size and one action count, and add an
+            action mask, so that one policy can drive every junction: observations become
+            {"observations": Box, "action_mask": Box(0/1)}.
+        fixed_time: the net's own signal programs run; actions are ignored.
+        demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles).
+        time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
+        render_mode: "human" shows sumo-gui (needs backend="traci").
+        """
+        self.spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+        if backend not in sumo.BACKENDS:
+            raise UserError(f"unknown SUMO backend {backend!r}; valid: {', '.join(sumo.BACKENDS)}")
+        if render_mode not in (None, "human"):
+            raise UserError(f"unknown render_mode {render_mode!r}; valid: human")
+        if render_mode == "human" and backend != "traci":
+            raise UserError("render_mode='human' (sumo-gui) needs backend='traci'")
+        if demand_scale <= 0:
+            raise UserError(f"demand_scale must be positive, got {demand_scale}")
+        try:
+            self.timing = Timing(**{**self.spec.timing.model_dump(), **(timing or {})})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise UserError(f"timing: {'.'.join(map(str, error['loc'])) or 'values'}: {error['msg']}") from None
+        self.observation_name = observation or self.spec.observation
+        if self.observation_name not in OBSERVATIONS:
+            raise UserError(f"unknown observation {self.observation_name!r}; valid: {', '.join(OBSERVATIONS)}")
+        reward_name = reward or self.spec.reward.name
+        params = reward_params if reward_params is not None else (self.spec.reward.params if not reward else {})
+        self.reward_fn = make_reward(reward_name, params)
+        self.observation_fn = OBSERVATIONS[self.observation_name]()
+        self.backend = backend
+        self.begin = self.spec.begin
+        self.end = self.begin + (episode_seconds or self.spec.episode_seconds)
+        self.shared_spaces = shared_spaces
+        self.fixed_time = fixed_time
+        self.demand_scale = demand_scale
+        self.time_to_teleport = time_to_teleport
+        self.render_mode = render_mode
+        self.sumo_args = list(sumo_args or [])
+        self.label = f"marlo-{uuid.uuid4().hex[:8]}"
+        self.output_dir = Path(tempfile.mkdtemp(prefix="marlo-sumo-"))
+        self._next_seed = seed
+        self.seed_used: int | None = None
+        self._conn: Any = None
+        self._observations: dict[str, Any] = {}
+
+        self.junctions = self._read_structure()
+        self.possible_agents = list(self.junctions)
+        self.agents: list[str] = []
+        native = {a: Layout.of(j) for a, j in self.junctions.items()}
+        widest = Layout.widest(list(native.values()))
+        self.layouts = {a: widest for a in native} if shared_spaces else native
+        self._observation_spaces = {a: self._observation_space(a) for a in self.possible_agents}
+        self._action_spaces = {a: spaces.Discrete(self.layouts[a].greens) for a in self.possible_agents}
+        self._masks = {
+            a: np.array([i < j.n_greens for i in range(widest.greens)], dtype=np.int8)
+            for a, j in self.junctions.items()
+        }
+        self.state_space = spaces.Box(
+            low=min(self.observation_fn.low, 0.0),
+            high=np.inf,
+            shape=(sum(self.observation_fn.size(l) for l in self.layouts.values()) + 2,),
+            dtype=np.float32,
+        )
+        self._lanes: list[str] = []
+        self._vehicle_lanes: list[str] = []
+        self._index_lanes()
+        self._total_capacity = float(sum(j.in_capacity.sum() for j in self.junctions.values()))
+
+    # ---- structure -------------------------------------------------------------------------
+
+    def _sumo_command(self, with_routes: bool, seed: int) -> list[str]:
+        cmd = [
+            sumo.binary("sumo-gui" if self.render_mode == "human" else "sumo"),
+            "--net-file", str(self.spec.net),
+            "--begin", str(self.begin),
+            "--seed", str(seed),
+            "--time-to-teleport", str(self.time_to_teleport),
+            "--no-step-log", "true",
+            "--no-warnings", "true",
+            "--duration-log.disable", "true",
+        ]  # fmt: skip
+        if with_routes:
+            cmd += [
+                "--route-files", ",".join(str(r) for r in self.spec.routes),
+                "--scale", str(self.demand_scale),
+                "--tripinfo-output", str(self.output_dir / "tripinfo.xml"),
+                "--tripinfo-output.write-unfinished", "true",
+                "--tripinfo-output.write-undeparted", "true",
+                "--statistic-output", str(self.output_dir / "statistics.xml"),
+            ]  # fmt: skip
+        if self.render_mode == "human":
+            cmd += ["--start", "--quit-on-end"]
+        return cmd + self.sumo_args
+
+    def _read_structure(self) -> dict[str, Junction]:
+        conn = sumo.start(self._sumo_command(with_routes=False, seed=0), self.backend, self.label)
+        try:
+            junctions = {tls: read_junction(conn, tls) for tls in sorted(conn.trafficlight.getIDList())}
+        finally:
+            conn.close()
+        if not junctions:
+            raise UserError(f"network {self.spec.net} has no traffic lights: there is nothing to control")
+        link_neighbours(junctions)
+        return junctions
+
+    def _index_lanes(self) -> None:
+        rows: dict[str, int] = {}
+        for junction in self.junctions.values():
+            junction.in_idx = np.array([rows.setdefault(l, len(rows)) for l in junction.in_lanes], dtype=np.int64)
+            junction.out_idx = np.array([rows.setdefault(l, len(rows)) for l in junction.out_lanes], dtype=np.int64)
+        self._lanes = list(rows)
+        if self.reward_fn.needs_vehicle_ids:
+            self._vehicle_lanes = list(dict.fromkeys(l for j in self.junctions.values() for l in j.in_lanes))
+
+    def _observation_space(self, agent: str) -> spaces.Space:
+        box = spaces.Box(
+            low=self.observation_fn.low,
+            high=1.0,
+            shape=(self.observation_fn.size(self.layouts[agent]),),
+            dtype=np.float32,
+        )
+        if not self.shared_spaces:
+            return box
+        mask = spaces.Box(0, 1, shape=(self.layouts[agent].greens,), dtype=np.int8)
+        return spaces.Dict({"observations": box, "action_mask": mask})
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_spaces[agent]
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        """1 for the green phases this junction really has, 0 for padding."""
+        return self._masks[agent]
+
+    # ---- episode ---------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        """seed is SUMO's --seed; without one, each reset takes the next integer after the last."""
+        self._close_simulation()
+        self.seed_used = self._next_seed if seed is None else int(seed)
+        self._next_seed = self.seed_used + 1
+        self._conn = sumo.start(self._sumo_command(with_routes=True, seed=self.seed_used), self.backend, self.label)
+        for lane in self._lanes:
+            self._conn.lane.subscribe(lane, LANE_VARS)
+        for lane in self._vehicle_lanes:
+            self._conn.lane.subscribe(lane, [*LANE_VARS, tc.LAST_STEP_VEHICLE_ID_LIST])
+        self.time = float(self.begin)
+        self.signals = {a: Signal() for a in self.possible_agents}
+        if not self.fixed_time:
+            for agent, junction in self.junctions.items():
+                self._conn.trafficlight.setRedYellowGreenState(agent, junction.greens[0])
+        self.traffic = {a: JunctionTraffic.empty(len(j.in_lanes), len(j.out_lanes)) for a, j in self.junctions.items()}
+        self.counts = StepCounts()
+        self._network = np.zeros(2, dtype=np.float32)
+        self.agents = self.possible_agents[:]
+        self._observations = self._observe()
+        return self._observations, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if self._conn is None:
+            raise RuntimeError("call reset() before step()")
+        delta, yellow = self.timing.delta_time, self.timing.yellow_time
+        switching = {} if self.fixed_time else self._choose_greens(actions)
+        for agent, target in switching.items():
+            self._conn.trafficlight.setRedYellowGreenState(
+                agent, self.junctions[agent].yellow(self.signals[agent].green, target)
+            )
+        if switching and yellow > 0:
+            self._conn.simulationStep(self.time + yellow)
+        for agent, target in switching.items():
+            self._conn.trafficlight.setRedYellowGreenState(agent, self.junctions[agent].greens[target])
+        self.time += delta
+        self._conn.simulationStep(self.time)
+        for agent, signal in self.signals.items():
+            if agent in switching:
+                signal.green, signal.green_time = switching[agent], float(delta - yellow)
+            else:
+                signal.green_time += delta
+        if self.fixed_time:
+            self._read_program_greens()
+
+        before = self.traffic
+        self.traffic = self._read_traffic()
+        rewards = {a: self.reward_fn(self.traffic[a], before[a]) for a in self.agents}
+        self._observations = self._observe()
+        done = self.time >= self.end
+        infos: dict[str, dict] = {a: {} for a in self.agents}
+        if done:
+            metrics = self._finish_episode()
+            for agent in self.agents:
+                infos[agent] = {"metrics": metrics.as_dict(), "scenario": self.spec.name, "seed": self.seed_used}
+        observations = self._observations
+        terminations = {a: False for a in self.agents}
+        truncations = {a: done for a in self.agents}
+        if done:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def _choose_greens(self, actions: dict[str, Any]) -> dict[str, int]:
+        """The junctions whose green changes this step, and to which green."""
+        switching: dict[str, int] = {}
+        for agent in self.agents:
+            junction, signal = self.junctions[agent], self.signals[agent]
+            target = signal.green
+            if agent in actions:
+                action = int(actions[agent])
+                if not 0 <= action < junction.n_greens:
+                    raise ValueError(
+                        f"junction {agent!r} got action {action}, but has only {junction.n_greens} greens "
+                        "(a masked action): sample with the action mask"
+                    )
+                target = action
+            if signal.green_time < self.timing.min_green:
+                target = signal.green
+            elif target == signal.green and signal.green_time >= self.timing.max_green and junction.n_greens > 1:
+                target = (signal.green + 1) % junction.n_greens
+            if target != signal.green:
+                switching[agent] = target
+        return switching
+
+    def _read_program_greens(self) -> None:
+        for agent, junction in self.junctions.items():
+            index = junction.green_index(self._conn.trafficlight.getRedYellowGreenState(agent))
+            signal = self.signals[agent]
+            if index is not None and index != signal.green:
+                signal.green, signal.green_time = index, 0.0
+
+    def _read_traffic(self) -> dict[str, JunctionTraffic]:
+        results = self._conn.lane.getAllSubscriptionResults()
+        table = np.array([[results[l][v] for v in LANE_VARS] for l in self._lanes], dtype=np.float32)
+        vehicles_on = {l: results[l][tc.LAST_STEP_VEHICLE_ID_LIST] for l in self._vehicle_lanes}
+        traffic = {}
+        for agent, j in self.junctions.items():
+            ids = frozenset(v for l in j.in_lanes for v in vehicles_on[l]) if vehicles_on else frozenset()
+            rows = table[j.in_idx]
+            traffic[agent] = JunctionTraffic(rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids)
+        in_rows = table[np.concatenate([j.in_idx for j in self.junctions.values()])]
+        present, halting, waiting = in_rows.sum(axis=0)
+        self.counts.add(halting / len(self.junctions), halting, present)
+        running = self._conn.vehicle.getIDCount()
+        self._network = np.array(
+            [running / self._total_capacity, waiting / max(present, 1.0) / 100.0], dtype=np.float32
+        )
+        return traffic
+
+    def _observe(self) -> dict[str, Any]:
+        ctx = StepContext(self.junctions, self.signals, self.traffic, self.timing.min_green)
+        observations = {}
+        for agent in self.possible_agents:
+            vector = self.observation_fn(ctx, agent, self.layouts[agent])
+            observations[agent] = (
+                {"observations": vector, "action_mask": self._masks[agent]} if self.shared_spaces else vector
+            )
+        return observations
+
+    def state(self) -> np.ndarray:
+        """Global state for a centralized critic: every agent's observation, then two network totals
+        (vehicles running / controlled-lane capacity, mean waiting per vehicle on controlled lanes / 100 s)."""
+        if not self._observations:
+            raise RuntimeError("call reset() before state()")
+        parts = [self._observations[agent] for agent in self.possible_agents]
+        if self.shared_spaces:
+            parts = [part["observations"] for part in parts]
+        return np.concatenate([*parts, self._network])
+
+    def _finish_episode(self) -> EpisodeMetrics:
+        self._close_simulation()
+        trips = read_tripinfo(self.output_dir / "tripinfo.xml")
+        return self.counts.episode(trips, read_teleports(self.output_dir / "statistics.xml"))
+
+    @property
+    def tripinfo_file(self) -> Path:
+        """The tripinfo of the last finished episode."""
+        return self.output_dir / "tripinfo.xml"
+
+    def _close_simulation(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        self._close_simulation()
+        shutil.rmtree(self.output_dir, ignore_errors=True)
