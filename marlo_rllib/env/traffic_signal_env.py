@@ -1,8 +1,9 @@
 """TrafficSignalEnv: a PettingZoo ParallelEnv over a SUMO network, one agent per traffic light.
 
 An action is the index of the next green phase. Changing green shows the yellow transition first
-(yellow_time seconds, inside the same env step); a green is held for min_green seconds and ended
-after max_green seconds (the next green in program order takes over).
+(yellow_time seconds, inside the same env step). A green is held at least min_green seconds and
+never longer than max_green: when keeping it would pass max_green, the next green in program
+order takes over.
 
 Speed: all lane data comes from one batched subscription read per env step, and the simulation
 advances a whole decision interval per call (two calls when some junction shows yellow).
@@ -97,13 +98,13 @@ class TrafficSignalEnv(ParallelEnv):
         self.render_mode = render_mode
         self.sumo_args = list(sumo_args or [])
         self.label = f"marlo-{uuid.uuid4().hex[:8]}"
-        self.output_dir = Path(tempfile.mkdtemp(prefix="marlo-sumo-"))
         self._next_seed = seed
         self.seed_used: int | None = None
         self._conn: Any = None
         self._observations: dict[str, Any] = {}
 
         self.junctions = self._read_structure()
+        self.output_dir = Path(tempfile.mkdtemp(prefix="marlo-sumo-"))
         self.possible_agents = list(self.junctions)
         self.agents: list[str] = []
         native = {a: Layout.of(j) for a, j in self.junctions.items()}
@@ -274,7 +275,11 @@ class TrafficSignalEnv(ParallelEnv):
                 target = action
             if signal.green_time < self.timing.min_green:
                 target = signal.green
-            elif target == signal.green and signal.green_time >= self.timing.max_green and junction.n_greens > 1:
+            elif (
+                target == signal.green
+                and signal.green_time + self.timing.delta_time > self.timing.max_green
+                and junction.n_greens > 1
+            ):
                 target = (signal.green + 1) % junction.n_greens
             if target != signal.green:
                 switching[agent] = target

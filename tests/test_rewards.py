@@ -1,0 +1,73 @@
+"""Reward functions on hand-made traffic, and their parameter checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marlo_rllib.env.rewards import REWARDS, make_reward
+from marlo_rllib.env.traffic import JunctionTraffic
+from marlo_rllib.errors import UserError
+
+
+def traffic(count, halting, waiting, out, vehicles=()):
+    a = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
+    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles))
+
+
+BEFORE = traffic([4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"})
+NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"})
+
+
+@pytest.mark.parametrize(
+    "name, params, expected",
+    [
+        ("diff-waiting-time", {}, (150 - 110) / 100),
+        ("diff-waiting-time", {"scale": 10}, (150 - 110) / 10),
+        ("queue", {}, -4.0),
+        ("pressure", {}, -(6 - 5)),
+        ("stopped-ratio", {}, -4 / 6),
+        ("stopped-ratio", {"alpha": 3}, -3 * 4 / 6),
+        ("throughput", {}, 3.0),  # a, b and f left the incoming lanes
+    ],
+)
+def test_reward_values(name, params, expected):
+    assert make_reward(name, params)(NOW, BEFORE) == pytest.approx(expected)
+
+
+def test_weighted_sum():
+    reward = make_reward("weighted", {"terms": {"queue": 0.5, "stopped-ratio": {"weight": 2, "params": {"alpha": 3}}}})
+    assert reward(NOW, BEFORE) == pytest.approx(0.5 * -4 + 2 * (-3 * 4 / 6))
+    assert not reward.needs_vehicle_ids
+    assert make_reward("weighted", {"terms": {"throughput": 1}}).needs_vehicle_ids
+
+
+def test_stopped_ratio_of_an_empty_junction_is_zero():
+    empty = JunctionTraffic.empty(2, 2)
+    assert make_reward("stopped-ratio")(empty, empty) == 0.0
+
+
+@pytest.mark.parametrize(
+    "name, params, fragment",
+    [
+        ("speed", {}, "unknown reward 'speed'"),
+        ("queue", {"alpha": 1}, "no parameter 'alpha'"),
+        ("queue", {"scale": "big"}, "must be a number"),
+        ("weighted", {}, "terms"),
+        ("weighted", {"terms": {"weighted": 1}}, "cannot contain itself"),
+    ],
+)
+def test_bad_reward_settings(name, params, fragment):
+    with pytest.raises(UserError, match=fragment):
+        make_reward(name, params)
+
+
+def test_every_registered_reward_runs_in_the_env(make_env):
+    for name in REWARDS:
+        params = {"terms": {"queue": 1.0, "throughput": 0.5}} if name == "weighted" else {}
+        env = make_env("2x2grid", reward=name, reward_params=params, episode_seconds=100)
+        env.reset(seed=0)
+        while env.agents:
+            _, rewards, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
+            assert all(np.isfinite(r) for r in rewards.values())
+        env.close()
