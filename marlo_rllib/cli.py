@@ -53,7 +53,7 @@ def _simulate(args: argparse.Namespace) -> None:
         seed=args.seed,
         episode_seconds=args.seconds,
         shared_spaces=True,
-        fixed_time=args.controller == "fixed",
+        program="fixed" if args.controller == "fixed" else None,
     )
     try:
         observations, _ = env.reset(seed=args.seed)

@@ -32,7 +32,7 @@ def _resco_delay_by_hand(tripinfo_file, route_file, episode_end: float) -> tuple
 
 @pytest.mark.slow
 def test_fixed_time_grid4x4_delay_matches_independent_computation(make_env):
-    env = make_env("grid4x4", fixed_time=True, time_to_teleport=-1)
+    env = make_env("grid4x4", program="fixed", time_to_teleport=-1)
     env.reset(seed=0)
     infos = {}
     while env.agents:
@@ -47,7 +47,7 @@ def test_fixed_time_grid4x4_delay_matches_independent_computation(make_env):
 
 def test_vehicles_never_inserted_count_from_their_scheduled_departure(make_env):
     # eight times grid4x4's demand for ten minutes: the entry lanes overflow and vehicles wait to be inserted
-    env = make_env("grid4x4", fixed_time=True, demand_scale=8.0, episode_seconds=600)
+    env = make_env("grid4x4", program="fixed", demand_scale=8.0, episode_seconds=600)
     env.reset(seed=0)
     while env.agents:
         env.step({})
@@ -57,7 +57,7 @@ def test_vehicles_never_inserted_count_from_their_scheduled_departure(make_env):
 
 
 def test_demand_scale_puts_more_vehicles_in(make_env):
-    env = make_env("grid4x4", fixed_time=True, episode_seconds=600)
+    env = make_env("grid4x4", program="fixed", episode_seconds=600)
     counts = []
     for scale in (1.0, 1.5):
         env.demand_scale = scale

@@ -21,6 +21,7 @@ class Junction:
     in_lanes: list[str]  # controlled incoming lanes, in link order, without repeats
     out_lanes: list[str]
     links: list[tuple[int, int]]  # (index in in_lanes, index in out_lanes) per controlled movement
+    serves: np.ndarray  # (greens, links): 1 where a green gives the movement right of way
     in_capacity: np.ndarray  # vehicles that fit on each incoming lane
     out_capacity: np.ndarray
     in_edges: set[str] = field(default_factory=set)
@@ -65,12 +66,15 @@ def read_junction(conn: Any, tls_id: str) -> Junction:
 
     in_lanes: dict[str, int] = {}
     out_lanes: dict[str, int] = {}
-    links: list[tuple[int, int]] = []
-    for link_group in conn.trafficlight.getControlledLinks(tls_id):
+    links: dict[tuple[int, int], list[int]] = {}  # movement -> the signal indices that control it
+    for signal_index, link_group in enumerate(conn.trafficlight.getControlledLinks(tls_id)):
         for in_lane, out_lane, _via in link_group:
             i = in_lanes.setdefault(in_lane, len(in_lanes))
             o = out_lanes.setdefault(out_lane, len(out_lanes))
-            links.append((i, o))
+            links.setdefault((i, o), []).append(signal_index)
+    serves = np.array(
+        [[any(green[s] in "Gg" for s in signals) for signals in links.values()] for green in greens], dtype=np.float32
+    )
 
     def capacity(lanes: dict[str, int]) -> np.ndarray:
         return np.array([max(conn.lane.getLength(lane) / VEHICLE_SPACE_M, 1.0) for lane in lanes], dtype=np.float32)
@@ -80,7 +84,8 @@ def read_junction(conn: Any, tls_id: str) -> Junction:
         greens=greens,
         in_lanes=list(in_lanes),
         out_lanes=list(out_lanes),
-        links=list(dict.fromkeys(links)),
+        links=list(links),
+        serves=serves,
         in_capacity=capacity(in_lanes),
         out_capacity=capacity(out_lanes),
         in_edges={conn.lane.getEdgeID(lane) for lane in in_lanes},

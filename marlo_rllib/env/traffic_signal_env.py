@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import xml.etree.ElementTree as ET
 import uuid
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from marlo_rllib.env.traffic import JunctionTraffic, Signal
 from marlo_rllib.errors import UserError
 from marlo_rllib.scenarios.spec import ScenarioSpec, Timing, load_scenario
 
+PROGRAMS = (None, "fixed", "actuated")
+ACTUATED_PROGRAM = "marlo-actuated"
 LANE_VARS = [tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.VAR_WAITING_TIME]
 
 
@@ -50,7 +53,7 @@ class TrafficSignalEnv(ParallelEnv):
         timing: dict[str, int] | None = None,
         episode_seconds: int | None = None,
         shared_spaces: bool = False,
-        fixed_time: bool = False,
+        program: str | None = None,
         demand_scale: float = 1.0,
         time_to_teleport: int = -1,
         render_mode: str | None = None,
@@ -62,7 +65,9 @@ class TrafficSignalEnv(ParallelEnv):
         shared_spaces: pad every agent to one observation size and one action count, and add an
             action mask, so that one policy can drive every junction: observations become
             {"observations": Box, "action_mask": Box(0/1)}.
-        fixed_time: the net's own signal programs run; actions are ignored.
+        program: None (the agents pick the greens), "fixed" (the net's own programs run) or
+            "actuated" (SUMO's actuated logic on the net's phases, greens between min_green and
+            max_green). With a program, actions are ignored.
         demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles).
         time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
         render_mode: "human" shows sumo-gui (needs backend="traci").
@@ -92,7 +97,9 @@ class TrafficSignalEnv(ParallelEnv):
         self.begin = self.spec.begin
         self.end = self.begin + (episode_seconds or self.spec.episode_seconds)
         self.shared_spaces = shared_spaces
-        self.fixed_time = fixed_time
+        if program not in PROGRAMS:
+            raise UserError(f"unknown signal program {program!r}; valid: fixed, actuated")
+        self.program = program
         self.demand_scale = demand_scale
         self.time_to_teleport = time_to_teleport
         self.render_mode = render_mode
@@ -149,9 +156,28 @@ class TrafficSignalEnv(ParallelEnv):
                 "--tripinfo-output.write-undeparted", "true",
                 "--statistic-output", str(self.output_dir / "statistics.xml"),
             ]  # fmt: skip
+        if with_routes and self.program == "actuated":
+            cmd += ["--additional-files", str(self._actuated_programs())]
         if self.render_mode == "human":
             cmd += ["--start", "--quit-on-end"]
         return cmd + self.sumo_args
+
+    def _actuated_programs(self) -> Path:
+        """An additional file with an actuated copy of every signal program of the net."""
+        path = self.output_dir / "actuated.add.xml"
+        if not path.exists():
+            root = ET.Element("additional")
+            for logic in ET.parse(self.spec.net).getroot().iter("tlLogic"):
+                actuated = ET.SubElement(root, "tlLogic", id=logic.get("id"), programID=ACTUATED_PROGRAM,
+                                         type="actuated", offset="0")  # fmt: skip
+                for phase in logic.iter("phase"):
+                    attributes = dict(phase.attrib)
+                    if "y" not in attributes["state"].lower() and any(c in "Gg" for c in attributes["state"]):
+                        attributes["minDur"] = str(self.timing.min_green)
+                        attributes["maxDur"] = str(self.timing.max_green)
+                    ET.SubElement(actuated, "phase", attributes)
+            ET.ElementTree(root).write(path)
+        return path
 
     def _read_structure(self) -> dict[str, Junction]:
         conn = sumo.start(self._sumo_command(with_routes=False, seed=0), self.backend, self.label)
@@ -209,7 +235,10 @@ class TrafficSignalEnv(ParallelEnv):
             self._conn.lane.subscribe(lane, [*LANE_VARS, tc.LAST_STEP_VEHICLE_ID_LIST])
         self.time = float(self.begin)
         self.signals = {a: Signal() for a in self.possible_agents}
-        if not self.fixed_time:
+        if self.program == "actuated":
+            for agent in self.junctions:
+                self._conn.trafficlight.setProgram(agent, ACTUATED_PROGRAM)
+        if self.program is None:
             for agent, junction in self.junctions.items():
                 self._conn.trafficlight.setRedYellowGreenState(agent, junction.greens[0])
         self.traffic = {a: JunctionTraffic.empty(len(j.in_lanes), len(j.out_lanes)) for a, j in self.junctions.items()}
@@ -223,7 +252,7 @@ class TrafficSignalEnv(ParallelEnv):
         if self._conn is None:
             raise RuntimeError("call reset() before step()")
         delta, yellow = self.timing.delta_time, self.timing.yellow_time
-        switching = {} if self.fixed_time else self._choose_greens(actions)
+        switching = {} if self.program else self._choose_greens(actions)
         for agent, target in switching.items():
             self._conn.trafficlight.setRedYellowGreenState(
                 agent, self.junctions[agent].yellow(self.signals[agent].green, target)
@@ -239,7 +268,7 @@ class TrafficSignalEnv(ParallelEnv):
                 signal.green, signal.green_time = switching[agent], float(delta - yellow)
             else:
                 signal.green_time += delta
-        if self.fixed_time:
+        if self.program:
             self._read_program_greens()
 
         before = self.traffic

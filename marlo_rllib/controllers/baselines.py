@@ -1,0 +1,128 @@
+"""Controllers: anything that picks the greens, behind one interface.
+
+    controller = make_controller("max_pressure")
+    env = TrafficSignalEnv(scenario, **controller.env_options)
+    controller.reset(env)
+    actions = controller.act(observations, infos)
+
+A controller that runs a SUMO program (fixed, actuated) says so in env_options and returns no actions.
+The env itself enforces yellow, min-green and max-green for every controller.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from marlo_rllib.env.traffic_signal_env import TrafficSignalEnv
+from marlo_rllib.errors import UserError
+
+
+class Controller:
+    name = "controller"
+    env_options: dict[str, Any] = {}
+
+    def reset(self, env: TrafficSignalEnv, seed: int | None = None) -> None:
+        self.env = env
+
+    def act(self, observations: dict[str, Any], infos: dict[str, Any]) -> dict[str, int]:
+        raise NotImplementedError
+
+
+class FixedTime(Controller):
+    """The net's own signal programs."""
+
+    name = "fixed"
+    env_options = {"program": "fixed"}
+
+    def act(self, observations, infos):
+        return {}
+
+
+class Actuated(FixedTime):
+    """SUMO's gap-based actuated control on the net's own phases."""
+
+    name = "actuated"
+    env_options = {"program": "actuated"}
+
+
+class RandomGreens(Controller):
+    name = "random"
+
+    def reset(self, env, seed=None):
+        super().reset(env)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observations, infos):
+        return {a: int(self.rng.integers(self.env.junctions[a].n_greens)) for a in self.env.agents}
+
+
+class _ScoredGreens(Controller):
+    """Picks each junction's best-scoring green. A green whose movements have waited longer than
+    `max_wait` seconds with vehicles queued is served first (anti-starvation); min-green and
+    max-green come from the env."""
+
+    def __init__(self, max_wait: float = 120.0) -> None:
+        self.max_wait = max_wait
+
+    def reset(self, env, seed=None):
+        super().reset(env)
+        self.last_served = {a: np.zeros(j.n_greens) for a, j in env.junctions.items()}
+
+    def scores(self, agent: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def act(self, observations, infos):
+        actions = {}
+        now = self.env.time
+        for agent in self.env.agents:
+            junction, traffic = self.env.junctions[agent], self.env.traffic[agent]
+            served = self.last_served[agent]
+            served[self.env.signals[agent].green] = now
+            queued = junction.serves @ traffic.in_halting[np.array([i for i, _ in junction.links])] > 0
+            starving = np.flatnonzero(queued & (now - served > self.max_wait))
+            if len(starving):
+                actions[agent] = int(starving[np.argmin(served[starving])])
+            else:
+                actions[agent] = int(np.argmax(self.scores(agent)))
+        return actions
+
+
+class MaxPressure(_ScoredGreens):
+    """The green with the largest pressure: sum over its movements of (queue in - vehicles out)."""
+
+    name = "max_pressure"
+
+    def scores(self, agent):
+        junction, traffic = self.env.junctions[agent], self.env.traffic[agent]
+        link_in, link_out = np.array(junction.links).T
+        return junction.serves @ (traffic.in_count[link_in] - traffic.out_count[link_out])
+
+
+class Greedy(_ScoredGreens):
+    """The green that serves the longest queue (halting vehicles on the lanes it releases)."""
+
+    name = "greedy"
+
+    def scores(self, agent):
+        junction, traffic = self.env.junctions[agent], self.env.traffic[agent]
+        lanes_served = np.zeros((junction.n_greens, len(junction.in_lanes)))
+        for m, (i, _) in enumerate(junction.links):
+            lanes_served[:, i] = np.maximum(lanes_served[:, i], junction.serves[:, m])
+        return lanes_served @ traffic.in_halting
+
+
+BASELINES: dict[str, Callable[[], Controller]] = {
+    "fixed": FixedTime,
+    "actuated": Actuated,
+    "max_pressure": MaxPressure,
+    "greedy": Greedy,
+    "random": RandomGreens,
+}
+
+
+def make_controller(name: str) -> Controller:
+    if name not in BASELINES:
+        raise UserError(f"unknown controller {name!r}; valid: {', '.join(BASELINES)}")
+    return BASELINES[name]()
