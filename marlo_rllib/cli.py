@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import yaml
@@ -76,6 +77,106 @@ def _simulate(args: argparse.Namespace) -> None:
         print(f"  {name:<14} {value:10.2f}")
 
 
+def _seeds(args: argparse.Namespace) -> list[int]:
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise UserError(f"--seeds takes integers separated by commas, got {args.seeds!r}") from None
+        if not seeds:
+            raise UserError("--seeds is empty")
+        return seeds
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be at least 1, got {args.episodes}")
+    return list(range(args.seed, args.seed + args.episodes))
+
+
+def _writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".marlo-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to --out {path}: {exc.strerror}") from None
+    return path
+
+
+def _evaluation_plan(args: argparse.Namespace, controllers: list[str]):
+    from marlo_rllib.controllers import make_controller
+    from marlo_rllib.evaluation import EpisodeTask
+    from marlo_rllib.evaluation.runner import resco_timing
+    from marlo_rllib.scenarios import load_scenario
+
+    for name in controllers:
+        make_controller(name)
+    spec = load_scenario(args.scenario)
+    seeds = _seeds(args)
+    if args.demand_scale <= 0:
+        raise UserError(f"--demand-scale must be positive, got {args.demand_scale}")
+    out = _writable_dir(Path(args.out))
+    timing = resco_timing(spec.name) if args.timing == "resco" else {}
+    options = {"timing": timing, "demand_scale": args.demand_scale, "episode_seconds": args.seconds}
+    scenario = str(spec.source)
+    tasks = [EpisodeTask(scenario, c, seed, options) for c in controllers for seed in seeds]
+    context = {
+        "scenario": spec.name, "seeds": seeds, "timing": {**spec.timing.model_dump(), **timing},
+        "demand_scale": args.demand_scale, "episode_seconds": args.seconds or spec.episode_seconds,
+        "command": "marlo " + " ".join(sys.argv[1:]),
+    }  # fmt: skip
+    return spec, tasks, out, context
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from marlo_rllib.evaluation import run_episodes
+    from marlo_rllib.evaluation.report import TABLE_METRICS, write_episodes
+
+    spec, tasks, out, context = _evaluation_plan(args, [args.controller])
+    results = run_episodes(tasks, workers=args.workers)
+    summary = write_episodes(out, results, context)["aggregate"][args.controller]
+    print(f"{spec.name}: {args.controller}, {len(results)} episodes, seeds {context['seeds']} "
+          f"(mean ± 95% CI)")  # fmt: skip
+    for metric in TABLE_METRICS:
+        print(f"  {metric:<14} {summary[metric]['mean']:10.2f} ± {summary[metric]['ci95']:.2f}")
+    print(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")
+
+
+def _benchmark(args: argparse.Namespace) -> None:
+    from marlo_rllib.evaluation import run_episodes
+    from marlo_rllib.evaluation.report import markdown_table, plot_bars, plot_queue_heatmap, write_comparison, write_episodes
+
+    controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    if not controllers:
+        raise UserError("--controllers is empty")
+    spec, tasks, out, context = _evaluation_plan(args, controllers)
+    started = time.perf_counter()
+    results = run_episodes(tasks, workers=args.workers)
+    context["wall_seconds"] = round(time.perf_counter() - started, 1)
+    aggregates = write_episodes(out, results, context)["aggregate"]
+    write_comparison(out, aggregates)
+    plot_bars(out / "bars.png", aggregates, f"{spec.name}, {len(context['seeds'])} paired seeds")
+    for controller in controllers:
+        first = next(r for r in results if r.controller == controller)
+        plot_queue_heatmap(out / f"heatmap_{controller}.png", first, context["timing"]["delta_time"],
+                           f"{spec.name}, {controller}")  # fmt: skip
+    print(f"{spec.name}: seeds {context['seeds']}, mean ± 95% CI, {context['wall_seconds']} s")
+    print(markdown_table(aggregates))
+    print(f"wrote {out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
+
+
+def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", required=True, help="catalog name or path of a scenario YAML")
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="first SUMO seed; episode i uses seed + i")
+    parser.add_argument("--seeds", help="explicit SUMO seeds, e.g. 1,2,3 (overrides --episodes and --seed)")
+    parser.add_argument("--out", required=True, help="folder for metrics.json, metrics.csv (and plots)")
+    parser.add_argument("--timing", choices=("scenario", "resco"), default="scenario",
+                        help="resco: 10 s decisions with 3 s yellow (5 s and 2 s on arterial4x4)")  # fmt: skip
+    parser.add_argument("--demand-scale", type=float, default=1.0, help="SUMO's --scale on the scenario's demand")
+    parser.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
+    parser.add_argument("--workers", type=int, default=None, help="parallel episodes (default: one per CPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="marlo", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -87,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     show = scenario_commands.add_parser("show", help="print a scenario's resolved spec")
     show.add_argument("name", help="catalog name or path of a scenario YAML")
     show.set_defaults(run=_scenarios_show)
+
+    evaluate = commands.add_parser("eval", help="evaluate one controller over several episodes")
+    evaluate.add_argument("--controller", required=True, help="fixed, actuated, max_pressure, greedy or random")
+    _add_evaluation_arguments(evaluate)
+    evaluate.set_defaults(run=_eval)
+
+    benchmark = commands.add_parser("benchmark", help="compare controllers on the same demand seeds")
+    benchmark.add_argument("--controllers", default="fixed,actuated,max_pressure,greedy")
+    _add_evaluation_arguments(benchmark)
+    benchmark.set_defaults(run=_benchmark)
 
     simulate = commands.add_parser("simulate", help="run one episode with fixed-time or random signals")
     simulate.add_argument("--scenario", default="grid4x4")
