@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/marlo simulate --scenario grid4x4 --controller random --seconds 900
+	$(VENV)/bin/marlo benchmark --scenario grid4x4 --controllers fixed,max_pressure --episodes 2 --seconds 900 --out checkpoints/demo
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -46,37 +46,6 @@ def _scenarios_show(args: argparse.Namespace) -> None:
     print(yaml.safe_dump(data, sort_keys=False).rstrip())
 
 
-def _simulate(args: argparse.Namespace) -> None:
-    from marlo_rllib.env import TrafficSignalEnv
-
-    env = TrafficSignalEnv(
-        args.scenario,
-        seed=args.seed,
-        episode_seconds=args.seconds,
-        shared_spaces=True,
-        program="fixed" if args.controller == "fixed" else None,
-    )
-    try:
-        observations, _ = env.reset(seed=args.seed)
-        started, steps, infos = time.perf_counter(), 0, {}
-        while env.agents:
-            actions = {
-                agent: env.action_space(agent).sample(mask=obs["action_mask"])
-                for agent, obs in observations.items()
-                if agent in env.agents
-            }
-            observations, _, _, _, infos = env.step(actions)
-            steps += 1
-        elapsed = time.perf_counter() - started
-    finally:
-        env.close()
-    metrics = next(iter(infos.values()))["metrics"]
-    print(f"{args.scenario}: {args.controller} control, {len(env.possible_agents)} junctions, "
-          f"{steps} env steps in {elapsed:.1f} s ({steps / elapsed:.0f} steps/s), SUMO seed {args.seed}")
-    for name, value in metrics.items():
-        print(f"  {name:<14} {value:10.2f}")
-
-
 def _seeds(args: argparse.Namespace) -> list[int]:
     if args.seeds:
         try:
@@ -199,12 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluation_arguments(benchmark)
     benchmark.set_defaults(run=_benchmark)
 
-    simulate = commands.add_parser("simulate", help="run one episode with fixed-time or random signals")
-    simulate.add_argument("--scenario", default="grid4x4")
-    simulate.add_argument("--controller", choices=("random", "fixed"), default="random")
-    simulate.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
-    simulate.add_argument("--seed", type=int, default=0, help="SUMO seed")
-    simulate.set_defaults(run=_simulate)
     return parser
 
 
