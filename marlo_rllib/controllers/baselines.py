@@ -80,7 +80,7 @@ class _ScoredGreens(Controller):
             junction, traffic = self.env.junctions[agent], self.env.traffic[agent]
             served = self.last_served[agent]
             served[self.env.signals[agent].green] = now
-            queued = junction.serves @ traffic.in_halting[np.array([i for i, _ in junction.links])] > 0
+            queued = junction.serves @ traffic.in_halting[junction.link_in] > 0
             starving = np.flatnonzero(queued & (now - served > self.max_wait))
             if len(starving):
                 actions[agent] = int(starving[np.argmin(served[starving])])
@@ -96,8 +96,7 @@ class MaxPressure(_ScoredGreens):
 
     def scores(self, agent):
         junction, traffic = self.env.junctions[agent], self.env.traffic[agent]
-        link_in, link_out = np.array(junction.links).T
-        return junction.serves @ (traffic.in_count[link_in] - traffic.out_count[link_out])
+        return junction.serves @ (traffic.in_count[junction.link_in] - traffic.out_count[junction.link_out])
 
 
 class Greedy(_ScoredGreens):
@@ -108,8 +107,7 @@ class Greedy(_ScoredGreens):
     def scores(self, agent):
         junction, traffic = self.env.junctions[agent], self.env.traffic[agent]
         lanes_served = np.zeros((junction.n_greens, len(junction.in_lanes)))
-        for m, (i, _) in enumerate(junction.links):
-            lanes_served[:, i] = np.maximum(lanes_served[:, i], junction.serves[:, m])
+        np.maximum.at(lanes_served.T, junction.link_in, junction.serves.T)
         return lanes_served @ traffic.in_halting
 
 

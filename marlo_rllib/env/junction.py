@@ -35,6 +35,18 @@ class Junction:
     def n_greens(self) -> int:
         return len(self.greens)
 
+    @property
+    def link_in(self) -> np.ndarray:
+        """Per movement, its incoming lane's index in in_lanes."""
+        return self._link_lanes[0]
+
+    @property
+    def link_out(self) -> np.ndarray:
+        return self._link_lanes[1]
+
+    def __post_init__(self) -> None:
+        self._link_lanes = np.array(self.links, dtype=np.int64).reshape(-1, 2).T
+
     def yellow(self, current: int, target: int) -> str:
         """The transition state: every movement that loses its green shows yellow."""
         key = (current, target)

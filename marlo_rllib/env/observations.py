@@ -115,10 +115,9 @@ class PressureObservation:
         junction, traffic = ctx.junctions[agent], ctx.traffic[agent]
         in_density = np.minimum(traffic.in_count / junction.in_capacity, 1.0)
         out_density = np.minimum(traffic.out_count / junction.out_capacity, 1.0)
-        link_in, link_out = np.array(junction.links).T
         n_in = len(in_density)
-        exit_density = np.bincount(link_in, weights=out_density[link_out], minlength=n_in)
-        exits = np.bincount(link_in, minlength=n_in)
+        exit_density = np.bincount(junction.link_in, weights=out_density[junction.link_out], minlength=n_in)
+        exits = np.bincount(junction.link_in, minlength=n_in)
         pressure = (in_density - exit_density / np.maximum(exits, 1)).astype(np.float32)
         return np.concatenate([*_phase_blocks(ctx, agent, layout), _padded(pressure, layout.lanes)])
 
