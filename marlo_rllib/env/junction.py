@@ -64,7 +64,7 @@ class Junction:
             return None
 
 
-def _is_green(state: str) -> bool:
+def is_green(state: str) -> bool:
     return "y" not in state.lower() and any(c in "Gg" for c in state)
 
 
@@ -72,7 +72,7 @@ def read_junction(conn: Any, tls_id: str) -> Junction:
     program = conn.trafficlight.getProgram(tls_id)
     logics = conn.trafficlight.getAllProgramLogics(tls_id)
     logic = next((lg for lg in logics if lg.programID == program), logics[0])
-    greens = list(dict.fromkeys(p.state for p in logic.phases if _is_green(p.state)))
+    greens = list(dict.fromkeys(p.state for p in logic.phases if is_green(p.state)))
     if not greens:
         raise ValueError(f"traffic light {tls_id!r} has no green phase in program {program!r}")
 

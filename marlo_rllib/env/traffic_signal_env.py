@@ -25,7 +25,7 @@ from pettingzoo import ParallelEnv
 from pydantic import ValidationError
 
 from marlo_rllib import sumo
-from marlo_rllib.env.junction import Junction, link_neighbours, read_junction
+from marlo_rllib.env.junction import Junction, is_green, link_neighbours, read_junction
 from marlo_rllib.env.metrics import EpisodeMetrics, StepCounts, read_teleports, read_tripinfo
 from marlo_rllib.env.observations import OBSERVATIONS, Layout, StepContext
 from marlo_rllib.env.rewards import make_reward
@@ -172,7 +172,7 @@ class TrafficSignalEnv(ParallelEnv):
                                          type="actuated", offset="0")  # fmt: skip
                 for phase in logic.iter("phase"):
                     attributes = dict(phase.attrib)
-                    if "y" not in attributes["state"].lower() and any(c in "Gg" for c in attributes["state"]):
+                    if is_green(attributes["state"]):
                         attributes["minDur"] = str(self.timing.min_green)
                         attributes["maxDur"] = str(self.timing.max_green)
                     ET.SubElement(actuated, "phase", attributes)
