@@ -100,10 +100,11 @@ def _eval(args: argparse.Namespace) -> None:
     from marlo_rllib.evaluation import run_episodes
     from marlo_rllib.evaluation.report import TABLE_METRICS, write_episodes
 
-    spec, tasks, out, context = _evaluation_plan(args, [args.controller])
+    controller = args.controller or f"ckpt:{args.checkpoint}"
+    spec, tasks, out, context = _evaluation_plan(args, [controller])
     results = run_episodes(tasks, workers=args.workers)
-    summary = write_episodes(out, results, context)["aggregate"][args.controller]
-    print(f"{spec.name}: {args.controller}, {len(results)} episodes, seeds {context['seeds']} "
+    summary = write_episodes(out, results, context)["aggregate"][controller]
+    print(f"{spec.name}: {controller}, {len(results)} episodes, seeds {context['seeds']} "
           f"(mean ± 95% CI)")  # fmt: skip
     for metric in TABLE_METRICS:
         print(f"  {metric:<14} {summary[metric]['mean']:10.2f} ± {summary[metric]['ci95']:.2f}")
@@ -133,6 +134,82 @@ def _benchmark(args: argparse.Namespace) -> None:
     print(f"wrote {out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
 
 
+def _train(args: argparse.Namespace) -> int:
+    from marlo_rllib.config import compose, deep_merge, parse_set, read_experiment
+    from marlo_rllib.training.runner import env_config_of, load_run, new_run_dir, probe_spaces, train, write_run_files
+
+    command = "marlo " + " ".join(sys.argv[1:])
+    if args.resume:
+        fixed = [flag for flag, value in (("--scenario", args.scenario), ("--algo", args.algo), ("--config", args.config),
+                                          ("--set", args.set), ("--resume-from", args.resume_from)) if value]  # fmt: skip
+        if fixed:
+            raise UserError(f"--resume continues a run as it was configured; drop {', '.join(fixed)}")
+        run_dir = Path(args.resume)
+        config, state = load_run(run_dir)
+        for key, value in (("timesteps", args.timesteps), ("minutes", args.minutes)):
+            if value is not None:
+                config["stop"][key] = value
+        restore, weights = run_dir / state["latest_checkpoint"], None
+        print(f"resuming {run_dir} from {state['latest_checkpoint']} at {state['timesteps']} env steps")
+    else:
+        overrides = parse_set(args.set or [])
+        flags = {
+            "scenario": args.scenario, "algorithm": args.algo, "policy": args.policy, "seed": args.seed,
+            "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners},
+            "stop": {"timesteps": args.timesteps, "minutes": args.minutes},
+            "checkpoint": {"every": args.checkpoint_every},
+        }  # fmt: skip
+        flags = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
+                 for k, v in flags.items()}  # fmt: skip
+        flags = {k: v for k, v in flags.items() if v not in (None, {})}
+        experiment = read_experiment(args.config) if args.config else {}
+        config = compose(experiment, deep_merge(overrides, flags))
+        restore, weights = None, None
+        if args.resume_from:
+            from marlo_rllib.controllers.policy import resolve_checkpoint
+
+            weights = resolve_checkpoint(args.resume_from)
+        env_config = env_config_of(config)
+        agents, spaces = probe_spaces(env_config)
+        if weights is not None:
+            _check_weights_fit(weights, config, env_config)
+        from marlo_rllib.scenarios import load_scenario
+
+        run_dir = new_run_dir(_writable_dir(Path(args.out)), config["algorithm"], load_scenario(config["scenario"]).name,
+                              args.run_name)  # fmt: skip
+        write_run_files(run_dir, config, env_config, spaces, command)
+        print(f"training {config['algorithm']} ({config['policy']} policy) on {config['scenario']}: {run_dir}")
+    state = train(run_dir, config, restore=restore, weights=weights, debug=args.debug)
+    best = state.get("best") or {}
+    print(f"{state['status']}: {state.get('stop_reason') or state.get('error', '')}; "
+          f"{state['timesteps']} env steps in {state['time_s']:.0f} s")  # fmt: skip
+    if best:
+        print(f"best checkpoint: {run_dir / best['checkpoint']} ({best['metric']} score {best['score']:.2f})")
+    if state["status"] == "failed":
+        print(f"marlo: training failed: {state.get('error')}", file=sys.stderr)
+        return 1
+    return 130 if state["status"] == "interrupted" else 0
+
+
+def _check_weights_fit(weights: Path, config: dict, env_config: dict) -> None:
+    """--resume-from: the old policy must fit the new env (same module ids and spaces)."""
+    from marlo_rllib.controllers.policy import PolicyController, load_modules
+    from marlo_rllib.env import TrafficSignalEnv
+
+    try:
+        modules = load_modules(weights)
+    except Exception as exc:
+        raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
+    settings = {k: v for k, v in env_config.items() if k != "seed_base"}
+    env = TrafficSignalEnv(settings.pop("scenario"), **settings)
+    try:
+        if ("shared" in modules.keys()) != (config["policy"] == "shared"):
+            raise UserError(f"--resume-from {weights}: its policy layout differs from --policy {config['policy']}")
+        PolicyController(weights, modules, env_config).reset(env)
+    finally:
+        env.close()
+
+
 def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", required=True, help="catalog name or path of a scenario YAML")
     parser.add_argument("--episodes", type=int, default=5)
@@ -158,8 +235,28 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="catalog name or path of a scenario YAML")
     show.set_defaults(run=_scenarios_show)
 
+    train = commands.add_parser("train", help="train a policy with RLlib under Ray Tune")
+    train.add_argument("--scenario", help="catalog name or path of a scenario YAML")
+    train.add_argument("--algo", help="algorithm name (default PPO)")
+    train.add_argument("--policy", choices=("shared", "independent"), help="one module for all junctions, or one each")
+    train.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
+    train.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
+    train.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")
+    train.add_argument("--minutes", type=float, help="wall-clock budget")
+    train.add_argument("--config", help="experiment YAML (see experiments/)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting, e.g. training.lr=1e-4")
+    train.add_argument("--checkpoint-every", type=int, help="env steps between periodic checkpoints (default 50000)")
+    train.add_argument("--seed", type=int, help="seeds torch and the SUMO demand of training")
+    train.add_argument("--out", default="checkpoints", help="parent folder of the run directory")
+    train.add_argument("--run-name", help="run directory name (default <algo>_<scenario>_<timestamp>)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
+    train.add_argument("--resume-from", metavar="CHECKPOINT", help="start a new run from an old run's weights")
+    train.set_defaults(run=_train)
+
     evaluate = commands.add_parser("eval", help="evaluate one controller over several episodes")
-    evaluate.add_argument("--controller", required=True, help="fixed, actuated, max_pressure, greedy or random")
+    which = evaluate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--controller", help="fixed, actuated, max_pressure, greedy, random or ckpt:PATH")
+    which.add_argument("--checkpoint", help="a trained policy: a checkpoint or a run directory (its best)")
     _add_evaluation_arguments(evaluate)
     evaluate.set_defaults(run=_eval)
 
@@ -174,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args)
     except UserError as exc:
         if args.debug:
             raise
@@ -183,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("marlo: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

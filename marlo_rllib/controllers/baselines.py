@@ -121,6 +121,11 @@ BASELINES: dict[str, Callable[[], Controller]] = {
 
 
 def make_controller(name: str) -> Controller:
+    """A baseline by name, or `ckpt:PATH` for a trained policy (a checkpoint or a run directory)."""
+    if name.startswith("ckpt:"):
+        from marlo_rllib.controllers.policy import load_controller
+
+        return load_controller(name.removeprefix("ckpt:"), name=name)
     if name not in BASELINES:
-        raise UserError(f"unknown controller {name!r}; valid: {', '.join(BASELINES)}")
+        raise UserError(f"unknown controller {name!r}; valid: {', '.join(BASELINES)}, ckpt:PATH")
     return BASELINES[name]()

@@ -46,7 +46,8 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     from marlo_rllib.env import TrafficSignalEnv
 
     controller = make_controller(task.controller)
-    env = TrafficSignalEnv(task.scenario, seed=task.seed, **task.env_options, **controller.env_options)
+    # A trained policy's own settings (observation, decision timing) win over the comparison's.
+    env = TrafficSignalEnv(task.scenario, seed=task.seed, **{**task.env_options, **controller.env_options})
     try:
         observations, infos = env.reset(seed=task.seed)
         controller.reset(env, seed=task.seed)

@@ -1,0 +1,87 @@
+"""Algorithms by name. Each module says what it is (NAME, ON_POLICY, DISCRETE_ACTIONS), ships CPU
+and GPU PRESETS of RLlib `training()` parameters, and builds its RLlib config class."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from functools import cache
+from types import ModuleType
+from typing import Any, Callable
+
+from marlo_rllib.errors import UserError
+
+ALGORITHMS = {"PPO": "marlo_rllib.algorithms.ppo"}
+SHARED_MODULE = "shared"
+
+
+def get_algorithm(name: str) -> ModuleType:
+    key = str(name).upper()
+    if key not in ALGORITHMS:
+        raise UserError(f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}")
+    return importlib.import_module(ALGORITHMS[key])
+
+
+@cache
+def training_keys(name: str) -> frozenset[str]:
+    """The parameter names RLlib's <Algo>Config.training() accepts, its base class's included."""
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+    names: set[str] = set()
+    for method in (get_algorithm(name).config_class().training, AlgorithmConfig.training):
+        names |= {p.name for p in inspect.signature(method).parameters.values()
+                  if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}  # fmt: skip
+    return frozenset(names - {"self"})
+
+
+def policy_mapping(policy: str) -> Callable[..., str]:
+    if policy == "shared":
+        return lambda agent_id, episode=None, **kwargs: SHARED_MODULE
+    return lambda agent_id, episode=None, **kwargs: agent_id
+
+
+def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: list[str], callbacks: type) -> Any:
+    """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose)."""
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from marlo_rllib.env.rllib import SEED_STRIDE, register
+
+    algorithm = get_algorithm(config["algorithm"])
+    if config["policy"] == "shared":
+        modules = {SHARED_MODULE: RLModuleSpec(module_class=algorithm.masked_module_class())}
+    else:
+        modules = {agent: RLModuleSpec() for agent in agents}
+    resources, evaluation = config["resources"], config["evaluation"]
+    evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2}
+    return (
+        algorithm.config_class()()
+        .environment(register(), env_config=env_config)
+        .env_runners(
+            num_env_runners=resources["num_env_runners"],
+            num_envs_per_env_runner=1,  # libsumo: one simulation per process
+            num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
+        )
+        .learners(num_learners=0, num_gpus_per_learner=1 if resources["gpu"] else 0)
+        .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config["policy"]))
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=dict(config["model"]))
+        .training(**config["training"])
+        .evaluation(
+            evaluation_interval=evaluation["interval"],
+            evaluation_duration=evaluation["episodes"],
+            evaluation_duration_unit="episodes",
+            evaluation_num_env_runners=resources["evaluation_num_env_runners"],
+            evaluation_config=algorithm.config_class().overrides(
+                explore=False, env_config=evaluation_env,
+                metrics_num_episodes_for_smoothing=evaluation["episodes"],  # each evaluation stands alone
+            ),  # fmt: skip
+        )
+        .fault_tolerance(
+            restart_failed_env_runners=True,
+            restart_failed_sub_environments=True,
+            max_num_env_runner_restarts=100,
+            delay_between_env_runner_restarts_s=1.0,
+        )
+        .callbacks(callbacks)
+        .debugging(seed=config["seed"])
+    )

@@ -1,0 +1,27 @@
+"""PPO: on-policy, discrete greens, shared (masked) or independent modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "PPO"
+ON_POLICY = True
+DISCRETE_ACTIONS = True
+
+_COMMON = {"gamma": 0.995, "lambda_": 0.95, "clip_param": 0.1, "grad_clip": 1.0, "entropy_coeff": 0.01, "kl_coeff": 0.2}
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"lr": 3e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 256, "num_epochs": 8, **_COMMON},
+    "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 8192, "minibatch_size": 512, "num_epochs": 10, **_COMMON},
+}
+
+
+def config_class() -> type:
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    return PPOConfig
+
+
+def masked_module_class() -> type:
+    from marlo_rllib.models.masked_ppo import MaskedPPOTorchRLModule
+
+    return MaskedPPOTorchRLModule

@@ -1,0 +1,152 @@
+"""Experiment configuration: defaults < algorithm preset < experiment YAML < command line.
+
+An experiment is a nested dict whose shape is fixed by DEFAULTS; the algorithm module adds its
+preset (CPU or GPU) and names the keys it accepts under `training` (RLlib's own parameter
+names, e.g. `training.lr`, `training.num_epochs`). Any key outside that shape is a user error,
+so a typo in `--set` or in a YAML never trains silently with the default.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from marlo_rllib.errors import UserError
+
+DEFAULTS: dict[str, Any] = {
+    "scenario": None,
+    "algorithm": "PPO",
+    "policy": "shared",
+    "seed": 0,
+    "env": {
+        "observation": None,  # the scenario's
+        "reward": None,  # the scenario's
+        "reward_params": None,
+        "timing": {},  # overrides of delta_time, yellow_time, min_green, max_green
+        "episode_seconds": None,
+        "demand_scale": 1.0,
+        "backend": "libsumo",
+    },
+    "training": {},  # the algorithm preset fills it
+    "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh"},
+    "resources": {
+        "gpu": False,
+        "num_env_runners": 2,
+        "num_cpus_per_env_runner": 1,
+        "evaluation_num_env_runners": 1,
+        "ray_address": None,  # None: start a local Ray
+    },
+    "evaluation": {"interval": 1, "episodes": 1},
+    "stop": {
+        "timesteps": 200_000,  # env steps
+        "minutes": None,  # wall-clock budget
+        "metric": "return",  # or "delay"
+        "min_timesteps": 50_000,
+        "window": 3,
+        "band": 0.02,
+        "patience": 10,
+        "target": None,
+        "streak": 3,
+    },
+    "checkpoint": {"every": 50_000, "num_to_keep": 3},
+}
+
+# Sections whose keys are free-form (validated by the code that consumes them).
+FREE_FORM = {("env", "timing"), ("env", "reward_params")}
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def check_keys(update: dict[str, Any], shape: dict[str, Any], source: str, prefix: tuple[str, ...] = ()) -> None:
+    for key, value in update.items():
+        path = (*prefix, key)
+        if key not in shape:
+            valid = ", ".join(sorted(shape)) or "(none)"
+            raise UserError(f"{source}: unknown key {'.'.join(path)!r}; valid here: {valid}")
+        if isinstance(value, dict) and isinstance(shape[key], dict) and path not in FREE_FORM:
+            check_keys(value, shape[key], source, path)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """["training.lr=1e-4", "model.fcnet_hiddens=[64,64]"] -> nested dict (values parsed as YAML)."""
+    update: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set takes key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"--set {key}: cannot parse value {text!r}") from None
+        node = update
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return update
+
+
+def read_experiment(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read experiment {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"experiment {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"experiment {path} must be a mapping of settings")
+    return data
+
+
+def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The resolved experiment. `overrides` are the command line's (flags and --set)."""
+    from marlo_rllib.algorithms import get_algorithm, training_keys
+
+    check_keys(experiment, {**DEFAULTS, "training": None}, "experiment")
+    check_keys(overrides, {**DEFAULTS, "training": None}, "--set")
+    chosen = deep_merge(deep_merge(DEFAULTS, experiment), overrides)
+    algorithm = get_algorithm(chosen["algorithm"])
+    preset = "gpu" if chosen["resources"]["gpu"] else "cpu"
+    base = deep_merge(DEFAULTS, {"training": algorithm.PRESETS[preset]})
+    for source, update in (("experiment", experiment), ("--set", overrides)):
+        for key in update.get("training") or {}:
+            if key not in training_keys(algorithm.NAME):
+                raise UserError(f"{source}: unknown key 'training.{key}' for {algorithm.NAME}; "
+                                f"see RLlib's {algorithm.NAME}Config.training()")  # fmt: skip
+    config = deep_merge(deep_merge(base, experiment), overrides)
+    config["algorithm"] = algorithm.NAME
+    validate(config)
+    return config
+
+
+def validate(config: dict[str, Any]) -> None:
+    if not config["scenario"]:
+        raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
+    if config["policy"] not in ("shared", "independent"):
+        raise UserError(f"unknown policy layout {config['policy']!r}; valid: shared, independent")
+    stop, resources = config["stop"], config["resources"]
+    if stop["metric"] not in ("return", "delay"):
+        raise UserError(f"stop.metric must be 'return' or 'delay', got {stop['metric']!r}")
+    for key in ("timesteps", "window", "patience", "streak"):
+        if not isinstance(stop[key], int) or stop[key] < 1:
+            raise UserError(f"stop.{key} must be a positive integer, got {stop[key]!r}")
+    if not isinstance(config["checkpoint"]["every"], int) or config["checkpoint"]["every"] < 1:
+        raise UserError(f"checkpoint every must be a positive number of env steps, got {config['checkpoint']['every']!r}")
+    if not isinstance(resources["num_env_runners"], int) or resources["num_env_runners"] < 1:
+        raise UserError("num_env_runners must be at least 1: SUMO runs in the env runners, one per process")
+    if not isinstance(config["evaluation"]["interval"], int) or config["evaluation"]["interval"] < 1:
+        raise UserError(f"evaluation.interval must be a positive integer, got {config['evaluation']['interval']!r}")

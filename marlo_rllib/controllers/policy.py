@@ -1,0 +1,117 @@
+"""A trained policy as a Controller: torch and the RLModule only, no Ray cluster.
+
+    controller = load_controller("checkpoints/PPO_grid4x4_20261121-080000")  # its best checkpoint
+    env = TrafficSignalEnv("grid4x4", **controller.env_options)
+
+The checkpoint is a plain RLlib Algorithm checkpoint; the env settings it was trained with
+(observation, decision timing, padded spaces) come from the AlgorithmConfig stored inside it.
+Actions are greedy: the most likely valid green of each junction.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from marlo_rllib.controllers.baselines import Controller
+from marlo_rllib.errors import UserError
+
+SHARED_MODULE = "shared"
+RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or a run directory (meaning its best checkpoint, else its latest)."""
+    path = Path(path)
+    if (path / "state.json").is_file():
+        try:
+            state = json.loads((path / "state.json").read_text())
+        except ValueError:
+            raise UserError(f"{path}/state.json is corrupt") from None
+        chosen = (state.get("best") or {}).get("checkpoint") or state.get("latest_checkpoint")
+        if not chosen:
+            raise UserError(f"run {path} has no checkpoint yet")
+        path = path / chosen
+    if not (path / "rllib_checkpoint.json").is_file():
+        raise UserError(f"{path} is neither a marlo run directory nor an RLlib checkpoint")
+    return path
+
+
+def checkpoint_env_config(checkpoint: Path) -> dict[str, Any]:
+    """The env_config of the AlgorithmConfig saved in an Algorithm checkpoint."""
+    with (checkpoint / "class_and_ctor_args.pkl").open("rb") as stream:
+        saved = pickle.load(stream)
+    config = saved["ctor_args_and_kwargs"][0][0]
+    return dict(config.env_config)
+
+
+def load_modules(checkpoint: Path) -> Any:
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+
+    return MultiRLModule.from_checkpoint(str(checkpoint / RL_MODULE_PATH))
+
+
+class PolicyController(Controller):
+    def __init__(self, checkpoint: Path, modules: Any, env_config: dict[str, Any], name: str | None = None) -> None:
+        self.checkpoint = checkpoint
+        self.name = name or f"ckpt:{checkpoint}"
+        self.modules = modules
+        self.shared = SHARED_MODULE in modules.keys()
+        self.env_options = {
+            "shared_spaces": bool(env_config.get("shared_spaces", self.shared)),
+            "observation": env_config.get("observation"),
+            "timing": env_config.get("timing") or {},
+        }
+
+    def module_id(self, agent: str) -> str:
+        return SHARED_MODULE if self.shared else agent
+
+    def reset(self, env, seed=None):
+        super().reset(env)
+        for agent in env.possible_agents:
+            module_id = self.module_id(agent)
+            if module_id not in self.modules.keys():
+                raise UserError(f"checkpoint {self.checkpoint} has no policy for junction {agent!r} of "
+                                f"{env.spec.name} (it has: {', '.join(sorted(self.modules.keys()))})")  # fmt: skip
+            module = self.modules[module_id]
+            for kind, want, have in (("observation", module.observation_space, env.observation_space(agent)),
+                                     ("action", module.action_space, env.action_space(agent))):  # fmt: skip
+                if want != have:
+                    raise UserError(f"checkpoint {self.checkpoint} does not fit {env.spec.name}: junction {agent} "
+                                    f"has {kind} space {have}, the policy expects {want}")  # fmt: skip
+
+    def act(self, observations, infos):
+        import torch
+        from ray.rllib.core.columns import Columns
+
+        by_module: dict[str, list[str]] = {}
+        for agent in observations:
+            by_module.setdefault(self.module_id(agent), []).append(agent)
+        actions = {}
+        with torch.no_grad():
+            for module_id, agents in by_module.items():
+                first = observations[agents[0]]
+                if isinstance(first, dict):
+                    batch = {k: torch.as_tensor(np.stack([observations[a][k] for a in agents])) for k in first}
+                else:
+                    batch = torch.as_tensor(np.stack([observations[a] for a in agents]))
+                logits = self.modules[module_id].forward_inference({Columns.OBS: batch})[Columns.ACTION_DIST_INPUTS]
+                actions.update(zip(agents, logits.argmax(dim=-1).tolist()))
+        return actions
+
+
+def load_controller(path: str | Path, name: str | None = None) -> PolicyController:
+    """A Controller from a checkpoint or a run directory (its best checkpoint)."""
+    checkpoint = resolve_checkpoint(path)
+    try:
+        env_config = checkpoint_env_config(checkpoint)
+        modules = load_modules(checkpoint)
+    except Exception as exc:  # a truncated pickle, a missing state file, a torch error: all mean corrupt
+        raise UserError(f"cannot load checkpoint {checkpoint}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    for module in modules.values():
+        module.eval()
+    return PolicyController(checkpoint, modules, env_config, name)

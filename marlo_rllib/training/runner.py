@@ -1,0 +1,339 @@
+"""One training run, from a resolved experiment to a run directory of checkpoints.
+
+    checkpoints/<algo>_<scenario>_<timestamp>/
+        config.yaml  metadata.json  README.txt   what was run, with which versions and spaces
+        progress.csv                             one row per training iteration, all segments
+        state.json                               latest and best checkpoints, counters, stop reason
+        best -> tune_0/<trial>/checkpoint_...    always the best-scoring checkpoint
+        tune_0/, tune_1/, ...                    Tune's experiment folders, one per (re)start
+
+RLlib's Algorithm runs as a Tune trainable. The band stopper ends it; checkpoints are written
+every `checkpoint.every` env steps, at the end, and on Ctrl+C; Tune keeps the `num_to_keep` best.
+`--resume` restores the latest checkpoint (weights, optimizer, counters) into a new segment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import numbers
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from marlo_rllib.errors import UserError
+from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score
+
+TRAINING_SEED_BASE = 100_000  # SUMO seeds below this are never used in training (benchmarks use them)
+PROGRESS_COLUMNS = (
+    "iteration", "timesteps", "time_s", "episode_return_mean", "episode_return_min", "episode_return_max",
+    "episode_len_mean", "env_steps_sampled", "agent_steps_sampled", "env_steps_per_s", "success_streak",
+    "delay", "trip_time", "waiting_time", "queue_length", "stopped_ratio", "throughput",
+    "eval_return_mean", "eval_delay", "score",
+)  # fmt: skip
+
+
+# ---- the run directory ---------------------------------------------------------------------
+
+
+def new_run_dir(out: Path, algorithm: str, scenario: str, name: str | None = None) -> Path:
+    run_dir = out / (name or f"{algorithm}_{scenario}_{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists():
+        raise UserError(f"run directory {run_dir} exists; pick another --run-name or use --resume {run_dir}")
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise UserError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+    return run_dir
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, state) of a run directory; a folder that is not one is a user error."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        state = json.loads((run_dir / "state.json").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        raise UserError(f"{run_dir} is not a marlo run directory (no readable config.yaml and state.json)") from None
+    if not state.get("latest_checkpoint"):
+        raise UserError(f"{run_dir} has no checkpoint to resume from yet")
+    return config, state
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("marlo-rllib", "ray", "torch", "eclipse-sumo", "libsumo", "pettingzoo", "gymnasium"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_run_files(run_dir: Path, config: dict[str, Any], env_config: dict[str, Any], spaces: dict[str, Any],
+                    command: str) -> None:  # fmt: skip
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    info = {
+        "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+        "git_commit": _git_commit(), "versions": _versions(), "env_config": env_config, "spaces": spaces,
+    }  # fmt: skip
+    (run_dir / "metadata.json").write_text(json.dumps(info, indent=2) + "\n")
+    (run_dir / "README.txt").write_text(
+        f"marlo training run: {config['algorithm']} ({config['policy']} policy) on {config['scenario']}.\n"
+        f"Started with: {command}\n\n"
+        "config.yaml    the resolved experiment (defaults < preset < experiment YAML < command line)\n"
+        "metadata.json  versions, git commit, command line, env settings, observation and action spaces\n"
+        "progress.csv   one row per training iteration: returns, env steps, traffic metrics, evaluation\n"
+        "state.json     latest and best checkpoint, timesteps, why training stopped\n"
+        "best           the best-scoring checkpoint (a plain RLlib checkpoint)\n\n"
+        f"Continue:   marlo train --resume {run_dir}\n"
+        f"Evaluate:   marlo eval --checkpoint {run_dir} --scenario {config['scenario']} --out {run_dir}/eval\n"
+    )
+    _save_state(run_dir, {"status": "starting", "segments": 0, "latest_checkpoint": None, "best": None,
+                          "timesteps": 0, "iteration": 0, "time_s": 0.0, "checkpointed_at": 0})  # fmt: skip
+
+
+def _save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    temporary = run_dir / "state.json.tmp"
+    temporary.write_text(json.dumps(state, indent=2) + "\n")
+    temporary.replace(run_dir / "state.json")
+
+
+# ---- env settings ----------------------------------------------------------------------------
+
+
+def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
+    """What every env runner passes to TrafficSignalEnv (timing fully resolved, so a checkpoint
+    knows the decision interval it was trained with)."""
+    from marlo_rllib.env.traffic_signal_env import Timing
+    from marlo_rllib.scenarios import load_scenario
+
+    spec = load_scenario(config["scenario"])
+    env = config["env"]
+    try:
+        timing = Timing(**{**spec.timing.model_dump(), **(env["timing"] or {})}).model_dump()
+    except Exception as exc:  # pydantic's ValidationError or an unknown field
+        raise UserError(f"env.timing: {str(exc).splitlines()[0]}") from None
+    settings = {
+        "scenario": str(spec.source), "backend": env["backend"], "observation": env["observation"],
+        "reward": env["reward"], "reward_params": env["reward_params"], "timing": timing,
+        "episode_seconds": env["episode_seconds"], "demand_scale": env["demand_scale"],
+        "shared_spaces": config["policy"] == "shared",
+        "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
+    }  # fmt: skip
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def probe_spaces(env_config: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Agents and their spaces, read from the env itself (this also validates the env settings)."""
+    from marlo_rllib.env.traffic_signal_env import TrafficSignalEnv
+
+    settings = {k: v for k, v in env_config.items() if k != "seed_base"}
+    env = TrafficSignalEnv(settings.pop("scenario"), **settings)
+    try:
+        spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
+                  for a in env.possible_agents}  # fmt: skip
+        return list(env.possible_agents), spaces
+    finally:
+        env.close()
+
+
+# ---- Tune callback: progress log, periodic checkpoints, best pointer --------------------------
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, dict):  # RLlib reports some agent-step counts per agent
+        value = sum(v for v in value.values() if isinstance(v, numbers.Number))
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else ""
+    return "" if value is None else value
+
+
+def _make_recorder(run_dir: Path, config: dict[str, Any], stopper: BandStopper, state: dict[str, Any]) -> Any:
+    from ray import tune
+
+    metric, every = config["stop"]["metric"], config["checkpoint"]["every"]
+    time_offset = state["time_s"]
+
+    class RunRecorder(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            score = evaluation_score(result, metric)
+            if score is not None:
+                state["last_score"] = score
+            result["marlo"] = {"score": state.get("last_score", -math.inf), "evaluated": score is not None}
+            steps = int(result.get("num_env_steps_sampled_lifetime", 0))
+            if steps // every > state["checkpointed_at"] // every:
+                result["should_checkpoint"] = True
+            runners = result.get("env_runners", {})
+            evaluation = result.get("evaluation", {}).get("env_runners", {})
+            band = stopper.trials.get(trial.trial_id, BandState())
+            elapsed = time_offset + result.get("time_total_s", 0.0)
+            row = {
+                "iteration": result.get("training_iteration"), "timesteps": steps, "time_s": elapsed,
+                "env_steps_sampled": runners.get("num_env_steps_sampled"),
+                "agent_steps_sampled": runners.get("num_agent_steps_sampled"),
+                "env_steps_per_s": runners.get("num_env_steps_sampled") / result["time_this_iter_s"]
+                if result.get("time_this_iter_s") and runners.get("num_env_steps_sampled") else None,
+                "success_streak": band.streak,
+                "eval_return_mean": evaluation.get("episode_return_mean"), "eval_delay": evaluation.get("delay"),
+                "score": score,
+                **{k: runners.get(k) for k in PROGRESS_COLUMNS if k in runners},
+            }  # fmt: skip
+            path = run_dir / "progress.csv"
+            new = not path.exists()
+            with path.open("a", newline="") as stream:
+                writer = csv.DictWriter(stream, PROGRESS_COLUMNS)
+                if new:
+                    writer.writeheader()
+                writer.writerow({k: _number(row.get(k)) for k in PROGRESS_COLUMNS})
+            state.update(timesteps=steps, iteration=row["iteration"], time_s=round(elapsed, 1))
+            _save_state(run_dir, state)
+            print(f"iter {row['iteration']:>4}  steps {steps:>9}  {elapsed:7.0f} s  "
+                  f"return {_fmt(runners.get('episode_return_mean'))}  delay {_fmt(runners.get('delay'))}  "
+                  f"eval return {_fmt(evaluation.get('episode_return_mean'))}  eval delay {_fmt(evaluation.get('delay'))}",
+                  flush=True)  # fmt: skip
+
+        def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+            path = Path(checkpoint.path)
+            result = trial.last_result
+            score = result.get("marlo", {}).get("score", -math.inf)
+            state["latest_checkpoint"] = str(path.relative_to(run_dir))
+            state["checkpointed_at"] = int(result.get("num_env_steps_sampled_lifetime", 0))
+            best = state.get("best")
+            if score is not None and math.isfinite(score) and (best is None or score > best["score"]):
+                state["best"] = {"checkpoint": state["latest_checkpoint"], "score": score, "metric": metric,
+                                 "timesteps": state["checkpointed_at"], "iteration": result.get("training_iteration")}  # fmt: skip
+                link = run_dir / "best"
+                if link.is_symlink() or link.exists():
+                    link.unlink()
+                link.symlink_to(state["latest_checkpoint"], target_is_directory=True)
+            _save_state(run_dir, state)
+
+    return RunRecorder()
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:9.2f}" if isinstance(value, (int, float)) and math.isfinite(value) else "        -"
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+def _init_ray(config: dict[str, Any], debug: bool) -> None:
+    import ray
+
+    resources = config["resources"]
+    if resources["ray_address"]:
+        ray.init(address=resources["ray_address"], log_to_driver=debug)
+    else:
+        needed = 1 + (resources["num_env_runners"] + resources["evaluation_num_env_runners"]) * resources["num_cpus_per_env_runner"]
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)
+    if resources["gpu"] and ray.cluster_resources().get("GPU", 0) < 1:
+        raise UserError("--gpu: Ray sees no GPU on this machine (or cluster); drop --gpu to train on CPU")
+
+
+def _callbacks_class(restore: Path | None, weights: Path | None) -> type:
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+
+    def on_algorithm_init(self, *, algorithm, **kwargs):
+        if restore is not None:
+            algorithm.restore_from_path(str(restore))
+        if weights is not None:
+            algorithm.restore_from_path(str(weights / "learner_group" / "learner" / "rl_module"),
+                                        component="learner_group/learner/rl_module")  # fmt: skip
+
+    return type("MarloCallbacks", (TrafficMetricsCallback,), {"on_algorithm_init": on_algorithm_init})
+
+
+def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None, weights: Path | None = None,
+          debug: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Runs (or continues) training in run_dir until the stopper ends it. Returns state.json's content.
+
+    restore: a checkpoint whose whole state (weights, optimizer, counters) continues here.
+    weights: a checkpoint whose RLModule weights start this run (another run, maybe other traffic).
+    """
+    import ray
+    from ray import tune
+
+    from marlo_rllib.algorithms import build_config
+
+    state = json.loads((run_dir / "state.json").read_text())
+    env_config = json.loads((run_dir / "metadata.json").read_text())["env_config"]
+    agents = list(json.loads((run_dir / "metadata.json").read_text())["spaces"])
+    stop = config["stop"]
+    previous_best = state.get("band")
+    stopper = BandStopper(
+        metric=stop["metric"], timesteps=stop["timesteps"], minutes=stop["minutes"],
+        min_timesteps=stop["min_timesteps"], window=stop["window"], band=stop["band"], patience=stop["patience"],
+        target=stop["target"], streak=stop["streak"],
+        initial=BandState(**previous_best) if previous_best else None,
+    )  # fmt: skip
+    segment = state["segments"]
+    state.update(status="running", segments=segment + 1)
+    _save_state(run_dir, state)
+
+    def on_sigint(signum, frame):
+        if stopper.interrupted:
+            raise KeyboardInterrupt
+        stopper.interrupted = True
+        print("marlo: interrupted; stopping after this iteration and writing a checkpoint "
+              "(Ctrl+C again aborts without one)", file=sys.stderr, flush=True)  # fmt: skip
+
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    previous_handler = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    try:
+        _init_ray(config, debug)
+        algorithm_config = build_config(config, env_config, agents, _callbacks_class(restore, weights))
+        tuner = tune.Tuner(
+            algorithm_config.algo_class,
+            param_space=algorithm_config,
+            run_config=tune.RunConfig(
+                name=f"tune_{segment}",
+                storage_path=str(run_dir.resolve()),
+                stop=stopper,
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=config["checkpoint"]["num_to_keep"],
+                    checkpoint_score_attribute="marlo/score",
+                    checkpoint_score_order="max",
+                    checkpoint_at_end=True,
+                ),
+                failure_config=tune.FailureConfig(max_failures=1),
+                callbacks=[_make_recorder(run_dir, config, stopper, state)],
+                verbose=0,
+            ),
+        )
+        result = tuner.fit()[0]
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+        ray.shutdown()
+    band = next(iter(stopper.trials.values()), None)
+    state["band"] = {k: v for k, v in asdict(band).items() if k != "history"} if band else previous_best
+    if result.error is not None:
+        state["status"] = "failed"
+        state["error"] = str(result.error).splitlines()[0][:500]
+    else:
+        state["status"] = "interrupted" if stopper.interrupted else "finished"
+        state["stop_reason"] = band.reason if band else None
+    _save_state(run_dir, state)
+    return state
