@@ -9,6 +9,7 @@ so a typo in `--set` or in a YAML never trains silently with the default.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,21 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint": {"every": 50_000, "num_to_keep": 3},
 }
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `3e-4` as a string; learning rates are written that way, so read it as a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 # Sections whose keys are free-form (validated by the code that consumes them).
 FREE_FORM = {("env", "timing"), ("env", "reward_params")}
 
@@ -86,7 +102,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"--set takes key=value, got {item!r}")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = load_yaml(text) if text.strip() else None
         except yaml.YAMLError:
             raise UserError(f"--set {key}: cannot parse value {text!r}") from None
         node = update
@@ -100,7 +116,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 def read_experiment(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as exc:
         raise UserError(f"cannot read experiment {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

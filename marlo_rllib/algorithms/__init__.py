@@ -45,7 +45,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    from marlo_rllib.env.rllib import SEED_STRIDE, register
+    from marlo_rllib.env.rllib import SEED_STRIDE, RLlibTrafficSignalEnv
 
     algorithm = get_algorithm(config["algorithm"])
     if config["policy"] == "shared":
@@ -56,7 +56,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2}
     return (
         algorithm.config_class()()
-        .environment(register(), env_config=env_config)
+        .environment(RLlibTrafficSignalEnv, env_config=env_config)
         .env_runners(
             num_env_runners=resources["num_env_runners"],
             num_envs_per_env_runner=1,  # libsumo: one simulation per process

@@ -45,8 +45,8 @@ def checkpoint_env_config(checkpoint: Path) -> dict[str, Any]:
     """The env_config of the AlgorithmConfig saved in an Algorithm checkpoint."""
     with (checkpoint / "class_and_ctor_args.pkl").open("rb") as stream:
         saved = pickle.load(stream)
-    config = saved["ctor_args_and_kwargs"][0][0]
-    return dict(config.env_config)
+    config = saved["ctor_args_and_kwargs"][0][0]  # an AlgorithmConfig, or its dict when Tune built it
+    return dict(config["env_config"] if isinstance(config, dict) else config.env_config)
 
 
 def load_modules(checkpoint: Path) -> Any:

@@ -1,0 +1,47 @@
+"""Experiment composition: defaults < preset < experiment YAML < command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from marlo_rllib.config import compose, parse_set
+from marlo_rllib.errors import UserError
+
+
+def test_priority_runs_cli_over_yaml_over_preset_over_defaults():
+    experiment = {"scenario": "grid4x4", "training": {"lr": 1e-3, "num_epochs": 4}, "stop": {"timesteps": 5000}}
+    config = compose(experiment, parse_set(["training.lr=2e-4", "resources.num_env_runners=3"]))
+    assert config["training"]["lr"] == 2e-4  # --set beats the YAML
+    assert config["training"]["num_epochs"] == 4  # the YAML beats the preset
+    assert config["training"]["minibatch_size"] == 256  # the CPU preset
+    assert config["stop"]["timesteps"] == 5000 and config["resources"]["num_env_runners"] == 3
+    assert config["stop"]["window"] == 3  # a default
+
+
+def test_gpu_selects_the_gpu_preset():
+    config = compose({"scenario": "grid4x4"}, {"resources": {"gpu": True}})
+    assert config["training"]["lr"] == 5e-4 and config["training"]["train_batch_size_per_learner"] == 8192
+    assert config["training"]["num_epochs"] == 10 and config["model"]["fcnet_hiddens"] == [256, 256]
+
+
+@pytest.mark.parametrize(
+    "experiment, items, message",
+    [
+        ({}, ["stop.timestep=5"], "unknown key 'stop.timestep'"),
+        ({}, ["training.learning_rate=1"], "unknown key 'training.learning_rate' for PPO"),
+        ({"envv": {}}, [], "unknown key 'envv'"),
+        ({}, ["algorithm=SPPO"], "unknown algorithm 'SPPO'; valid: PPO"),
+        ({}, ["policy=central"], "unknown policy layout"),
+        ({}, ["stop.metric=speed"], "stop.metric"),
+        ({}, ["resources.num_env_runners=0"], "num_env_runners"),
+        ({}, ["noequals"], "--set takes key=value"),
+    ],
+)
+def test_bad_settings_are_user_errors(experiment, items, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        compose({"scenario": "grid4x4", **experiment}, parse_set(items))
+
+
+def test_free_form_sections_take_any_key():
+    config = compose({"scenario": "grid4x4", "env": {"timing": {"delta_time": 10}}}, {})
+    assert config["env"]["timing"] == {"delta_time": 10}

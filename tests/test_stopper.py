@@ -1,0 +1,78 @@
+"""The band stopper on metric sequences (no Ray run needed)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from marlo_rllib.training.stopper import BandStopper, evaluation_score
+
+
+def feed(stopper: BandStopper, scores, steps_per_result: int = 1000, metric: str = "return"):
+    """Feeds one evaluated result per score; returns the 1-based index of the result that stopped."""
+    key = "episode_return_mean" if metric == "return" else "delay"
+    for i, score in enumerate(scores, start=1):
+        result = {"num_env_steps_sampled_lifetime": i * steps_per_result,
+                  "evaluation": {"env_runners": {key: score}}}  # fmt: skip
+        if stopper("trial", result):
+            return i
+    return None
+
+
+def test_plateau_stops_after_patience_evaluations_inside_the_band():
+    stopper = BandStopper(timesteps=10**9, window=2, band=0.05, patience=3)
+    # Rolling means -90, -70, -50, -40.5 improve by more than 5%; then -40.5, -39.5, -39.5 stay inside.
+    stopped = feed(stopper, [-100, -80, -60, -40, -41, -40, -39, -40, -41])
+    assert stopped == 8
+    assert stopper.trials["trial"].reason.startswith("plateau")
+
+
+def test_steady_progress_is_not_a_plateau():
+    stopper = BandStopper(timesteps=10**9, window=2, band=0.02, patience=3)
+    assert feed(stopper, [-100 * 0.9**i for i in range(30)]) is None
+
+
+def test_falling_below_the_band_restarts_the_plateau_count():
+    stopper = BandStopper(timesteps=10**9, window=1, band=0.05, patience=3)
+    # two inside the band, a collapse, then two inside again: never three in a row
+    assert feed(stopper, [-10, -10, -10, -30, -10, -10]) is None
+    assert stopper.trials["trial"].plateau == 2
+
+
+def test_plateau_waits_for_min_timesteps():
+    stopper = BandStopper(timesteps=10**9, window=1, band=0.05, patience=2, min_timesteps=5000)
+    assert feed(stopper, [-10] * 7) == 7  # counting starts at 5000 steps: 5th, 6th, 7th evaluation
+
+
+def test_success_streak_on_delay_target():
+    stopper = BandStopper(metric="delay", timesteps=10**9, target=40.0, streak=3, patience=100)
+    stopped = feed(stopper, [90, 60, 39, 38, 45, 39, 35, 30, 50], metric="delay")
+    assert stopped == 8
+    assert stopper.trials["trial"].reason.startswith("success")
+
+
+def test_budget_always_stops_and_unevaluated_results_do_not_count():
+    stopper = BandStopper(timesteps=2500, window=1, patience=1)
+    assert not stopper("t", {"num_env_steps_sampled_lifetime": 1000})
+    assert stopper.trials["t"].history == type(stopper.trials["t"].history)()
+    assert stopper("t", {"num_env_steps_sampled_lifetime": 3000})
+    assert stopper.trials["t"].reason.startswith("budget")
+
+
+def test_interrupt_stops_at_the_next_result():
+    stopper = BandStopper(timesteps=10**9)
+    assert not stopper("t", {"num_env_steps_sampled_lifetime": 10})
+    stopper.interrupted = True
+    assert stopper("t", {"num_env_steps_sampled_lifetime": 20})
+    assert stopper.trials["t"].reason == "interrupted"
+
+
+def test_evaluation_score_is_bigger_is_better():
+    result = {"evaluation": {"env_runners": {"episode_return_mean": -5.0, "delay": 42.0}}}
+    assert evaluation_score(result, "return") == -5.0
+    assert evaluation_score(result, "delay") == -42.0
+    assert evaluation_score({"evaluation": {"env_runners": {"delay": math.nan}}}, "delay") is None
+    assert evaluation_score({}, "return") is None
+    with pytest.raises(ValueError):
+        BandStopper(metric="speed", timesteps=1)

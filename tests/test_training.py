@@ -1,0 +1,262 @@
+"""`marlo train` on real SUMO and a real local Ray, with tiny budgets.
+
+2x2grid episodes are cut to 300 s (60 decisions of 5 s); a training iteration samples 120 env
+steps (two episodes). Every run starts its own Ray with its temp dir inside a short temp folder
+and shuts it down at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from marlo_rllib.evaluation import EpisodeTask
+from marlo_rllib.evaluation.runner import run_episode
+
+from tests.conftest import REPO
+
+TINY = [
+    "--set", "env.episode_seconds=300",
+    "--set", "training.train_batch_size_per_learner=120",
+    "--set", "training.minibatch_size=60",
+    "--set", "training.num_epochs=1",
+    "--set", "model.fcnet_hiddens=[32,32]",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ray_tmp():
+    # Ray's socket paths must stay short, so not under pytest's long tmp_path.
+    path = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def marlo(*args: str, ray_tmp: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    return subprocess.run([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def start_marlo(*args: str, ray_tmp: str, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    stream = log.open("w")
+    return subprocess.Popen([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
+                            stdout=stream, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def progress(run_dir: Path) -> list[dict[str, str]]:
+    path = run_dir / "progress.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def wait_for_rows(run_dir: Path, rows: int, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while len(progress(run_dir)) < rows:
+        assert process.poll() is None, f"training ended early:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "no training progress in time"
+        time.sleep(1)
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process below pid, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            try:
+                command = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            found.append((child, command))
+            stack.append(child)
+    return found
+
+
+def assert_finite_episode(run_or_checkpoint: Path, scenario: str) -> dict[str, float]:
+    result = run_episode(EpisodeTask(scenario, f"ckpt:{run_or_checkpoint}", seed=7, env_options={"episode_seconds": 300}))
+    assert result.metrics["vehicles"] > 0
+    assert all(math.isfinite(v) for v in result.metrics.values())
+    return result.metrics
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory, ray_tmp) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    done = marlo("train", "--scenario", "2x2grid", "--algo", "ppo", "--timesteps", "240", "--checkpoint-every", "120",
+                 "--out", str(out), "--run-name", "shared", *TINY, ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "shared"
+
+
+def test_shared_ppo_run_directory_and_checkpoint(shared_run):
+    for name in ("config.yaml", "metadata.json", "README.txt", "progress.csv", "state.json"):
+        assert (shared_run / name).is_file(), name
+    config = yaml.safe_load((shared_run / "config.yaml").read_text())
+    assert config["training"]["lr"] == 3e-4 and config["training"]["num_epochs"] == 1  # preset < --set
+    metadata = json.loads((shared_run / "metadata.json").read_text())
+    assert set(metadata["spaces"]) == {"1", "2", "5", "6"} and "ray" in metadata["versions"]
+    rows = progress(shared_run)
+    assert [int(r["timesteps"]) for r in rows] == [120, 240]
+    for column in ("episode_return_mean", "episode_len_mean", "agent_steps_sampled", "success_streak", "delay",
+                   "waiting_time", "queue_length", "stopped_ratio", "throughput", "eval_delay"):  # fmt: skip
+        assert rows[-1][column] != "", column
+    assert float(rows[-1]["delay"]) > 0 and int(rows[-1]["agent_steps_sampled"]) == 4 * 120
+    state = json.loads((shared_run / "state.json").read_text())
+    assert state["status"] == "finished" and state["stop_reason"].startswith("budget")
+    best = shared_run / "best"
+    assert best.is_symlink() and best.resolve() == (shared_run / state["best"]["checkpoint"]).resolve()
+    assert state["best"]["score"] == pytest.approx(max(float(r["score"]) for r in rows), abs=1e-3)
+    checkpoints = sorted(best.resolve().parent.glob("checkpoint_*"))
+    assert len(checkpoints) == 2  # every 120 env steps, the second also the final one
+    assert_finite_episode(shared_run, "2x2grid")
+
+
+def test_checkpoint_stays_a_plain_rllib_checkpoint(shared_run, ray_tmp):
+    import ray
+    from ray.rllib.algorithms.algorithm import Algorithm
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    checkpoint = (shared_run / "best").resolve()
+    module = RLModule.from_checkpoint(checkpoint / "learner_group" / "learner" / "rl_module" / "shared")
+    assert module.action_space.n == 4
+    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=ray_tmp)
+    try:
+        algorithm = Algorithm.from_checkpoint(str(checkpoint))
+        assert algorithm.training_iteration == 2
+        algorithm.stop()
+    finally:
+        ray.shutdown()
+
+
+def test_independent_ppo_on_2x2grid(tmp_path, ray_tmp):
+    done = marlo("train", "--scenario", "2x2grid", "--policy", "independent", "--timesteps", "240",
+                 "--out", str(tmp_path), "--run-name", "independent", *TINY, ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "independent"
+    assert len(progress(run)) == 2
+    modules = {p.name for p in (run / "best" / "learner_group" / "learner" / "rl_module").iterdir() if p.is_dir()}
+    assert modules == {"1", "2", "5", "6"}
+    assert_finite_episode(run, "2x2grid")
+
+
+def test_shared_ppo_on_heterogeneous_cologne8(tmp_path, ray_tmp):
+    done = marlo("train", "--scenario", "cologne8", "--timesteps", "60", "--out", str(tmp_path), "--run-name", "c8",
+                 *TINY, "--set", "training.train_batch_size_per_learner=60", ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert len(progress(tmp_path / "c8")) == 1
+    metrics = assert_finite_episode(tmp_path / "c8", "cologne8")
+    assert metrics["throughput"] > 0
+
+
+def test_early_stopping_ends_a_real_run_before_its_budget(tmp_path, ray_tmp):
+    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "100000", "--out", str(tmp_path), "--run-name", "early",
+                 *TINY, "--set", "stop.metric=delay", "--set", "stop.target=10000", "--set", "stop.streak=2",
+                 ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = progress(tmp_path / "early")
+    assert [int(r["success_streak"]) for r in rows] == [1, 2]
+    state = json.loads((tmp_path / "early" / "state.json").read_text())
+    assert state["stop_reason"].startswith("success") and state["timesteps"] == 240
+
+
+def test_sigint_writes_a_checkpoint_and_resume_continues_the_counter(tmp_path, ray_tmp):
+    run = tmp_path / "interrupted"
+    log = tmp_path / "train.log"
+    process = start_marlo("train", "--scenario", "2x2grid", "--timesteps", "100000", "--checkpoint-every", "100000",
+                          "--out", str(tmp_path), "--run-name", "interrupted", *TINY, ray_tmp=ray_tmp, log=log)  # fmt: skip
+    try:
+        wait_for_rows(run, 1, process, log)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=300) == 130, log.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "interrupted" and state["latest_checkpoint"]
+    assert (run / state["latest_checkpoint"] / "rllib_checkpoint.json").is_file()
+    before = state["timesteps"]
+    assert before >= 120
+
+    done = marlo("train", "--resume", str(run), "--timesteps", str(before + 240), ray_tmp=ray_tmp)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    steps = [int(r["timesteps"]) for r in progress(run)]
+    resumed = steps[steps.index(before) + 1 :]
+    assert resumed and resumed[0] == before + 120 and resumed[-1] >= before + 240
+    assert json.loads((run / "state.json").read_text())["segments"] == 2
+
+
+def test_killed_env_runner_is_replaced_and_the_run_completes(tmp_path, ray_tmp):
+    run = tmp_path / "faulty"
+    log = tmp_path / "train.log"
+    budget = 1200
+    process = start_marlo("train", "--scenario", "2x2grid", "--timesteps", str(budget), "--out", str(tmp_path),
+                          "--run-name", "faulty", *TINY, ray_tmp=ray_tmp, log=log)  # fmt: skip
+    try:
+        wait_for_rows(run, 2, process, log)
+        runners = [pid for pid, command in descendants(process.pid) if "MultiAgentEnvRunner" in command]
+        assert runners, "no env runner process found"
+        os.kill(runners[0], signal.SIGKILL)
+        assert process.wait(timeout=500) == 0, log.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert json.loads((run / "state.json").read_text())["timesteps"] >= budget
+
+
+def test_resume_from_starts_a_new_run_from_old_weights(shared_run, tmp_path, ray_tmp):
+    from marlo_rllib.controllers.policy import load_modules, resolve_checkpoint
+
+    # lr=0: the new run's final weights must be exactly the old run's best weights.
+    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "120", "--resume-from", str(shared_run),
+                 "--out", str(tmp_path), "--run-name", "chained", *TINY, "--set", "training.lr=0", ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    old = load_modules(resolve_checkpoint(shared_run))["shared"].state_dict()
+    new = load_modules(resolve_checkpoint(tmp_path / "chained"))["shared"].state_dict()
+    assert old.keys() == new.keys()
+    assert all(np.allclose(old[k].numpy(), new[k].numpy()) for k in old)
+
+
+def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
+    cases = [
+        (["train", "--scenario", "2x2grid", "--algo", "XYZ"], "unknown algorithm 'XYZ'; valid: PPO"),
+        (["train", "--scenario", "2x2grid", "--set", "training.bogus=1"], "unknown key 'training.bogus'"),
+        (["train", "--resume", str(tmp_path)], "is not a marlo run directory"),
+        (["eval", "--checkpoint", str(shared_run), "--scenario", "grid4x4", "--episodes", "1", "--out", str(tmp_path / "e")],
+         "does not fit grid4x4"),
+        (["train", "--scenario", "grid4x4", "--resume-from", str(shared_run), "--out", str(tmp_path)],
+         "does not fit grid4x4"),
+    ]  # fmt: skip
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree((shared_run / "best").resolve(), corrupt)
+    module_state = corrupt / "learner_group" / "learner" / "rl_module" / "shared" / "module_state.pkl"
+    module_state.write_bytes(module_state.read_bytes()[:100])
+    cases.append((["eval", "--checkpoint", str(corrupt), "--scenario", "2x2grid", "--episodes", "1",
+                   "--out", str(tmp_path / "e")], "cannot load checkpoint"))  # fmt: skip
+    cases.append((["train", "--scenario", "2x2grid", "--gpu", "--out", str(tmp_path)], "Ray sees no GPU"))
+    for args, message in cases:
+        done = marlo(*args, ray_tmp=ray_tmp)
+        lines = [l for l in done.stderr.splitlines() if l.startswith("marlo")]
+        assert done.returncode == 2, (args, done.stderr[-2000:])
+        assert len(lines) == 1 and message in lines[0], (args, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
