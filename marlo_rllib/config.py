@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "gpu": False,
         "num_env_runners": 2,
         "num_cpus_per_env_runner": 1,
+        "num_cpus_for_main_process": 2,  # the learner's torch threads; it runs while the runners wait
         "evaluation_num_env_runners": 1,
         "ray_address": None,  # None: start a local Ray
     },

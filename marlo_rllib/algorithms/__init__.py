@@ -67,6 +67,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
             num_envs_per_env_runner=1,  # libsumo: one simulation per process
             num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
         )
+        .resources(num_cpus_for_main_process=resources["num_cpus_for_main_process"])
         .learners(num_learners=0, num_gpus_per_learner=1 if resources["gpu"] else 0)
         .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config["policy"]))
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=dict(config["model"]))

@@ -246,7 +246,7 @@ def _init_ray(config: dict[str, Any], debug: bool) -> None:
     if resources["ray_address"]:
         ray.init(address=resources["ray_address"], log_to_driver=debug)
     else:
-        needed = 1 + (resources["num_env_runners"] + resources["evaluation_num_env_runners"]) * resources["num_cpus_per_env_runner"]
+        needed = resources["num_cpus_for_main_process"] + (resources["num_env_runners"] + resources["evaluation_num_env_runners"]) * resources["num_cpus_per_env_runner"]
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)
     if resources["gpu"] and ray.cluster_resources().get("GPU", 0) < 1:
         raise UserError("--gpu: Ray sees no GPU on this machine (or cluster); drop --gpu to train on CPU")
