@@ -9,11 +9,16 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 	touch $(STAMP)
 
+# A short real training (2 PPO iterations on grid4x4), then the checkpoint against fixed-time and max-pressure.
 demo: setup
-	$(VENV)/bin/marlo benchmark --scenario grid4x4 --controllers fixed,max_pressure --episodes 2 --seconds 900 --out checkpoints/demo
+	rm -rf checkpoints/demo
+	$(VENV)/bin/marlo train --scenario grid4x4 --timesteps 8192 --out checkpoints --run-name demo
+	$(VENV)/bin/marlo benchmark --scenario grid4x4 --controllers fixed,max_pressure,ckpt:checkpoints/demo \
+		--episodes 2 --out checkpoints/demo/benchmark
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
 bench: setup
 	$(VENV)/bin/python benchmarks/env_speed.py
+	$(VENV)/bin/python benchmarks/train_throughput.py

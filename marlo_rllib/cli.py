@@ -136,12 +136,15 @@ def _benchmark(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from marlo_rllib.config import compose, deep_merge, parse_set, read_experiment
-    from marlo_rllib.training.runner import env_config_of, load_run, new_run_dir, probe_spaces, train, write_run_files
+    from marlo_rllib.training.runner import load_run, prepare_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
     if args.resume:
-        fixed = [flag for flag, value in (("--scenario", args.scenario), ("--algo", args.algo), ("--config", args.config),
-                                          ("--set", args.set), ("--resume-from", args.resume_from)) if value]  # fmt: skip
+        settings = {"--scenario": args.scenario, "--algo": args.algo, "--config": args.config, "--set": args.set,
+                    "--resume-from": args.resume_from, "--policy": args.policy, "--gpu": args.gpu,
+                    "--num-env-runners": args.num_env_runners, "--seed": args.seed,
+                    "--checkpoint-every": args.checkpoint_every, "--run-name": args.run_name}  # fmt: skip
+        fixed = [flag for flag, value in settings.items() if value not in (None, False)]
         if fixed:
             raise UserError(f"--resume continues a run as it was configured; drop {', '.join(fixed)}")
         run_dir = Path(args.resume)
@@ -164,20 +167,8 @@ def _train(args: argparse.Namespace) -> int:
         flags = {k: v for k, v in flags.items() if v not in (None, {})}
         experiment = read_experiment(args.config) if args.config else {}
         config = compose(experiment, deep_merge(overrides, flags))
-        restore, weights = None, None
-        if args.resume_from:
-            from marlo_rllib.controllers.policy import resolve_checkpoint
-
-            weights = resolve_checkpoint(args.resume_from)
-        env_config = env_config_of(config)
-        agents, spaces = probe_spaces(env_config)
-        if weights is not None:
-            _check_weights_fit(weights, config, env_config)
-        from marlo_rllib.scenarios import load_scenario
-
-        run_dir = new_run_dir(_writable_dir(Path(args.out)), config["algorithm"], load_scenario(config["scenario"]).name,
-                              args.run_name)  # fmt: skip
-        write_run_files(run_dir, config, env_config, spaces, command)
+        restore = None
+        run_dir, weights = prepare_run(config, _writable_dir(Path(args.out)), args.run_name, command, args.resume_from)
         print(f"training {config['algorithm']} ({config['policy']} policy) on {config['scenario']}: {run_dir}")
     state = train(run_dir, config, restore=restore, weights=weights, debug=args.debug)
     best = state.get("best") or {}
@@ -189,25 +180,6 @@ def _train(args: argparse.Namespace) -> int:
         print(f"marlo: training failed: {state.get('error')}", file=sys.stderr)
         return 1
     return 130 if state["status"] == "interrupted" else 0
-
-
-def _check_weights_fit(weights: Path, config: dict, env_config: dict) -> None:
-    """--resume-from: the old policy must fit the new env (same module ids and spaces)."""
-    from marlo_rllib.controllers.policy import PolicyController, load_modules
-    from marlo_rllib.env import TrafficSignalEnv
-
-    try:
-        modules = load_modules(weights)
-    except Exception as exc:
-        raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
-    settings = {k: v for k, v in env_config.items() if k != "seed_base"}
-    env = TrafficSignalEnv(settings.pop("scenario"), **settings)
-    try:
-        if ("shared" in modules.keys()) != (config["policy"] == "shared"):
-            raise UserError(f"--resume-from {weights}: its policy layout differs from --policy {config['policy']}")
-        PolicyController(weights, modules, env_config).reset(env)
-    finally:
-        env.close()
 
 
 def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:

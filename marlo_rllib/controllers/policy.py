@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from marlo_rllib.algorithms import SHARED_MODULE
 from marlo_rllib.controllers.baselines import Controller
 from marlo_rllib.errors import UserError
 
-SHARED_MODULE = "shared"
 RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
 
 

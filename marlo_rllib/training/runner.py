@@ -8,7 +8,8 @@
         tune_0/, tune_1/, ...                    Tune's experiment folders, one per (re)start
 
 RLlib's Algorithm runs as a Tune trainable. The band stopper ends it; checkpoints are written
-every `checkpoint.every` env steps, at the end, and on Ctrl+C; Tune keeps the `num_to_keep` best.
+every `checkpoint.every` env steps, at every new best evaluation, at the end and on Ctrl+C; Tune
+keeps the `num_to_keep` best.
 `--resume` restores the latest checkpoint (weights, optimizer, counters) into a new segment.
 """
 
@@ -144,18 +145,34 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in settings.items() if value is not None}
 
 
-def probe_spaces(env_config: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Agents and their spaces, read from the env itself (this also validates the env settings)."""
+def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command: str,
+                resume_from: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
+    """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
+    directory. Returns it and the checkpoint whose weights start the run, if any."""
+    from marlo_rllib.algorithms import SHARED_MODULE
+    from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.traffic_signal_env import TrafficSignalEnv
 
+    env_config = env_config_of(config)
+    weights = resolve_checkpoint(resume_from) if resume_from else None
     settings = {k: v for k, v in env_config.items() if k != "seed_base"}
     env = TrafficSignalEnv(settings.pop("scenario"), **settings)
     try:
         spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
                   for a in env.possible_agents}  # fmt: skip
-        return list(env.possible_agents), spaces
+        if weights is not None:
+            try:
+                modules = load_modules(weights)
+            except Exception as exc:
+                raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
+            if (SHARED_MODULE in modules.keys()) != (config["policy"] == "shared"):
+                raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config['policy']!r}")
+            PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
     finally:
         env.close()
+    run_dir = new_run_dir(out, config["algorithm"], env.spec.name, run_name)
+    write_run_files(run_dir, config, env_config, spaces, command)
+    return run_dir, weights
 
 
 # ---- Tune callback: progress log, periodic checkpoints, best pointer --------------------------
@@ -178,12 +195,15 @@ def _make_recorder(run_dir: Path, config: dict[str, Any], stopper: BandStopper, 
     class RunRecorder(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             score = evaluation_score(result, metric)
+            best = state.get("best")
+            steps = int(result.get("num_env_steps_sampled_lifetime", 0))
             if score is not None:
                 state["last_score"] = score
-            result["marlo"] = {"score": state.get("last_score", -math.inf), "evaluated": score is not None}
-            steps = int(result.get("num_env_steps_sampled_lifetime", 0))
+                if best is None or score > best["score"]:
+                    result["should_checkpoint"] = True  # a new best is always kept
             if steps // every > state["checkpointed_at"] // every:
                 result["should_checkpoint"] = True
+            result["marlo"] = {"score": state.get("last_score", -math.inf), "evaluated": score is not None}
             runners = result.get("env_runners", {})
             evaluation = result.get("evaluation", {}).get("env_runners", {})
             band = stopper.trials.get(trial.trial_id, BandState())
@@ -220,7 +240,7 @@ def _make_recorder(run_dir: Path, config: dict[str, Any], stopper: BandStopper, 
             state["latest_checkpoint"] = str(path.relative_to(run_dir))
             state["checkpointed_at"] = int(result.get("num_env_steps_sampled_lifetime", 0))
             best = state.get("best")
-            if score is not None and math.isfinite(score) and (best is None or score > best["score"]):
+            if math.isfinite(score) and (best is None or score > best["score"]):
                 state["best"] = {"checkpoint": state["latest_checkpoint"], "score": score, "metric": metric,
                                  "timesteps": state["checkpointed_at"], "iteration": result.get("training_iteration")}  # fmt: skip
                 link = run_dir / "best"
