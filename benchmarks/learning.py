@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 def marlo(*args: str, log: Path | None = None) -> None:
     command = [sys.executable, "-m", "marlo_rllib.cli", *args]
     print("$ marlo " + " ".join(args), flush=True)
-    with (log.open("w") if log else open(sys.devnull, "w")) as stream:
+    with (log.open("w") if log else open(os.devnull, "w")) as stream:
         subprocess.run(command, cwd=REPO, check=True, stdout=stream if log else None, stderr=subprocess.STDOUT if log else None)
 
 
@@ -71,18 +71,19 @@ def main() -> None:
     parser.add_argument("--runs", default="checkpoints", help="where the training run goes (git-ignored)")
     parser.add_argument("--out", default="docs/learning")
     parser.add_argument("--doc", default="docs/LEARNING.md")
+    parser.add_argument("--compare-only", action="store_true", help="reuse the last training run; redo the comparison")
     args = parser.parse_args()
 
     out = REPO / args.out / args.scenario
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     run_name = f"learning_{args.algo}_{args.scenario}"
     run = REPO / args.runs / run_name
-    shutil.rmtree(run, ignore_errors=True)
-    started = time.perf_counter()
-    marlo("train", "--scenario", args.scenario, "--algo", args.algo, "--config", args.config, "--minutes", str(args.minutes),
-          "--timesteps", str(10**9), "--out", str(REPO / args.runs), "--run-name", run_name, log=out / "train.log")  # fmt: skip
-    train_wall = time.perf_counter() - started
+    if not args.compare_only:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        shutil.rmtree(run, ignore_errors=True)
+        marlo("train", "--scenario", args.scenario, "--algo", args.algo, "--config", args.config,
+              "--minutes", str(args.minutes), "--timesteps", str(10**9), "--out", str(REPO / args.runs),
+              "--run-name", run_name, log=out / "train.log")  # fmt: skip
     shutil.copy(run / "progress.csv", out / "progress.csv")
     shutil.copy(run / "config.yaml", out / "config.yaml")
     state = json.loads((run / "state.json").read_text())
@@ -110,10 +111,11 @@ def main() -> None:
         "",
         f"    python benchmarks/learning.py --scenario {args.scenario} --algo {args.algo} --minutes {args.minutes:g}",
         "",
-        f"Training: `{args.config}` for {args.minutes:g} wall-clock minutes on this machine (2 cores, no GPU), "
-        f"2 env runners; {state['timesteps']} env steps in {state['iteration']} iterations "
-        f"({train_wall / 60:.1f} minutes including Ray start-up). The evaluated checkpoint is the run's best "
-        f"by evaluation delay (iteration {state['best']['iteration']}, {state['best']['timesteps']} env steps).",
+        f"Training: `{args.config}` with a budget of {args.minutes:g} wall-clock minutes on this machine (2 cores, no GPU), "
+        f"2 env runners; {state['timesteps']} env steps in {state['iteration']} iterations and "
+        f"{state['time_s'] / 60:.1f} minutes; it ended on: {state.get('stop_reason')}. The evaluated checkpoint "
+        f"is the run's best by evaluation delay (iteration {state['best']['iteration']}, "
+        f"{state['best']['timesteps']} env steps).",
         "",
         f"Comparison: `marlo benchmark` on SUMO seeds {args.seeds}, which training never used (its seeds start at "
         "100000), one episode of 3600 s per seed, mean ± 95% CI over the seeds; delay in seconds per vehicle.",

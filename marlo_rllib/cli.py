@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -127,7 +128,9 @@ def _benchmark(args: argparse.Namespace) -> None:
     plot_bars(out / "bars.png", aggregates, f"{spec.name}, {len(context['seeds'])} paired seeds")
     for controller in controllers:
         first = next(r for r in results if r.controller == controller)
-        plot_queue_heatmap(out / f"heatmap_{controller}.png", first, context["timing"]["delta_time"],
+        label = re.sub(r"[^A-Za-z0-9_.-]+", "_", controller.removeprefix("ckpt:").rstrip("/").split("/")[-1]
+                       if controller.startswith("ckpt:") else controller)  # fmt: skip
+        plot_queue_heatmap(out / f"heatmap_{label}.png", first, context["timing"]["delta_time"],
                            f"{spec.name}, {controller}")  # fmt: skip
     print(f"{spec.name}: seeds {context['seeds']}, mean ± 95% CI, {context['wall_seconds']} s")
     print(markdown_table(aggregates))

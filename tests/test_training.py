@@ -132,6 +132,15 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
     assert_finite_episode(shared_run, "2x2grid")
 
 
+def test_benchmark_compares_a_checkpoint_with_baselines(shared_run, tmp_path, ray_tmp):
+    done = marlo("benchmark", "--scenario", "2x2grid", "--controllers", f"fixed,ckpt:{shared_run}", "--episodes", "2",
+                 "--seconds", "300", "--out", str(tmp_path), ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    aggregate = json.loads((tmp_path / "metrics.json").read_text())["aggregate"]
+    assert math.isfinite(aggregate[f"ckpt:{shared_run}"]["delay"]["mean"])
+    assert (tmp_path / "heatmap_shared.png").is_file()
+
+
 def test_checkpoint_stays_a_plain_rllib_checkpoint(shared_run, ray_tmp):
     import ray
     from ray.rllib.algorithms.algorithm import Algorithm

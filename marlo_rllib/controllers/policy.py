@@ -57,6 +57,10 @@ def load_modules(checkpoint: Path) -> Any:
 
 class PolicyController(Controller):
     def __init__(self, checkpoint: Path, modules: Any, env_config: dict[str, Any], name: str | None = None) -> None:
+        import torch
+
+        # A small MLP on a few dozen rows: one thread is fastest, and parallel episodes share the cores.
+        torch.set_num_threads(1)
         self.checkpoint = checkpoint
         self.name = name or f"ckpt:{checkpoint}"
         self.modules = modules
