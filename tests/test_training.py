@@ -133,11 +133,12 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
 
 
 def test_benchmark_compares_a_checkpoint_with_baselines(shared_run, tmp_path, ray_tmp):
-    done = marlo("benchmark", "--scenario", "2x2grid", "--controllers", f"fixed,ckpt:{shared_run}", "--episodes", "2",
+    relative = os.path.relpath(shared_run, REPO)  # the CLI runs in REPO; RLlib's loaders need absolute paths
+    done = marlo("benchmark", "--scenario", "2x2grid", "--controllers", f"fixed,ckpt:{relative}", "--episodes", "2",
                  "--seconds", "300", "--out", str(tmp_path), ray_tmp=ray_tmp)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     aggregate = json.loads((tmp_path / "metrics.json").read_text())["aggregate"]
-    assert math.isfinite(aggregate[f"ckpt:{shared_run}"]["delay"]["mean"])
+    assert math.isfinite(aggregate[f"ckpt:{relative}"]["delay"]["mean"])
     assert (tmp_path / "heatmap_shared.png").is_file()
 
 

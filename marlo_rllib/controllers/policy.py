@@ -26,7 +26,7 @@ RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder, or a run directory (meaning its best checkpoint, else its latest)."""
-    path = Path(path)
+    path = Path(path).resolve()  # RLlib's loaders take absolute paths only
     if (path / "state.json").is_file():
         try:
             state = json.loads((path / "state.json").read_text())
