@@ -150,7 +150,7 @@ def _train(args: argparse.Namespace) -> int:
         fixed = [flag for flag, value in settings.items() if value not in (None, False)]
         if fixed:
             raise UserError(f"--resume continues a run as it was configured; drop {', '.join(fixed)}")
-        run_dir = Path(args.resume)
+        run_dir = Path(args.resume).resolve()
         config, state = load_run(run_dir)
         for key, value in (("timesteps", args.timesteps), ("minutes", args.minutes)):
             if value is not None:

@@ -103,8 +103,9 @@ def assert_finite_episode(run_or_checkpoint: Path, scenario: str) -> dict[str, f
 @pytest.fixture(scope="module")
 def shared_run(tmp_path_factory, ray_tmp) -> Path:
     out = tmp_path_factory.mktemp("runs")
+    relative = os.path.relpath(out, REPO)  # as `make demo` passes it
     done = marlo("train", "--scenario", "2x2grid", "--algo", "ppo", "--timesteps", "240", "--checkpoint-every", "120",
-                 "--out", str(out), "--run-name", "shared", *TINY, ray_tmp=ray_tmp)  # fmt: skip
+                 "--out", relative, "--run-name", "shared", *TINY, ray_tmp=ray_tmp)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "shared"
 

@@ -49,7 +49,7 @@ PROGRESS_COLUMNS = (
 
 
 def new_run_dir(out: Path, algorithm: str, scenario: str, name: str | None = None) -> Path:
-    run_dir = out / (name or f"{algorithm}_{scenario}_{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = (out / (name or f"{algorithm}_{scenario}_{time.strftime('%Y%m%d-%H%M%S')}")).resolve()
     if run_dir.exists():
         raise UserError(f"run directory {run_dir} exists; pick another --run-name or use --resume {run_dir}")
     try:
