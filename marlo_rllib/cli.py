@@ -28,8 +28,12 @@ def _scenarios_list(args: argparse.Namespace) -> None:
     rows = []
     for name, path in catalog().items():
         spec = load_scenario_file(path)
-        net = summarize_net(spec.net)
-        rows.append((name, str(net.junctions), str(net.traffic_lights), str(spec.episode_seconds), spec.description))
+        if spec.generated:  # counted from the spec: listing never builds
+            junctions = agents = str(spec.network.signalised_junctions)
+        else:
+            net = summarize_net(spec.net)
+            junctions, agents = str(net.junctions), str(net.traffic_lights)
+        rows.append((name, junctions, agents, str(spec.episode_seconds), spec.description))
     header = ("name", "junctions", "agents", "episode_s", "description")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
@@ -39,12 +43,45 @@ def _scenarios_list(args: argparse.Namespace) -> None:
 def _scenarios_show(args: argparse.Namespace) -> None:
     from marlo_rllib.scenarios import load_scenario, summarize_net
 
-    spec = load_scenario(args.name)
-    data = json.loads(spec.model_dump_json())
+    spec = load_scenario(args.name).materialize()
+    data = json.loads(spec.model_dump_json(exclude_none=True))
     net = summarize_net(spec.net)
     data["source"] = str(spec.source)
     data["junctions"], data["agents"] = net.junctions, net.traffic_lights
     print(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+def _scenarios_build(args: argparse.Namespace) -> None:
+    import hashlib
+
+    from marlo_rllib.scenarios import load_scenario
+    from marlo_rllib.scenarios.generate import build
+
+    spec = load_scenario(args.name)
+    if not spec.generated:
+        raise UserError(f"{spec.name} is not generated: it uses the files {spec.net} and {', '.join(map(str, spec.routes))}")
+    started = time.perf_counter()
+    folder, hit = build(spec.name, spec.network, spec.traffic, force=args.force)
+    print(f"{spec.name}: {'cache hit' if hit else 'built'} in {time.perf_counter() - started:.1f} s: {folder}")
+    for path in sorted(folder.glob("*.xml")):
+        print(f"  {hashlib.sha256(path.read_bytes()).hexdigest()[:16]}  {path.name}")
+
+
+def _scenarios_check(args: argparse.Namespace) -> int:
+    from marlo_rllib.scenarios import load_scenario
+    from marlo_rllib.scenarios.check import check_scenario
+
+    spec = load_scenario(args.name)
+    report = check_scenario(spec, args.seconds)
+    errors = 0
+    for traffic, findings in report.items():
+        label = f"{spec.name}" + (f" / {traffic}" if traffic else "")
+        if not findings:
+            print(f"{label}: ok")
+        for finding in findings:
+            print(f"{label}: {finding.level}: {finding.message}")
+            errors += finding.level == "error"
+    return 1 if errors else 0
 
 
 def _seeds(args: argparse.Namespace) -> list[int]:
@@ -209,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = scenario_commands.add_parser("show", help="print a scenario's resolved spec")
     show.add_argument("name", help="catalog name or path of a scenario YAML")
     show.set_defaults(run=_scenarios_show)
+    build = scenario_commands.add_parser("build", help="generate a scenario's network and demands into the cache")
+    build.add_argument("name", help="catalog name or path of a generated scenario YAML")
+    build.add_argument("--force", action="store_true", help="rebuild even on a cache hit")
+    build.set_defaults(run=_scenarios_build)
+    check = scenario_commands.add_parser("check", help="look for broken signals, empty demand, jams under fixed time")
+    check.add_argument("name", help="catalog name or path of a scenario YAML")
+    check.add_argument("--seconds", type=int, help="length of the fixed-time episode (default: the scenario's)")
+    check.set_defaults(run=_scenarios_check)
 
     train = commands.add_parser("train", help="train a policy with RLlib under Ray Tune")
     train.add_argument("--scenario", help="catalog name or path of a scenario YAML")

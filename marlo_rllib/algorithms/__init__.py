@@ -54,6 +54,8 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         modules = {agent: RLModuleSpec() for agent in agents}
     resources, evaluation = config["resources"], config["evaluation"]
     evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2}
+    if env_config.get("evaluation_traffic_scenario"):
+        evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     return (
         algorithm.config_class()()
         .environment(

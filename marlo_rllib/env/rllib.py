@@ -8,6 +8,9 @@ SUMO seeds: an env built by an RLlib env runner with `seed_base` in its config s
 seed `seed_base + SEED_STRIDE * worker_index` and counts up one per episode, so no two runners
 replay the same demand. RLlib's own per-runner reset seed (config.seed + worker_index) would make
 neighbouring runners overlap, so it is ignored; config.seed still seeds torch and numpy.
+
+Generated scenarios with several traffic demands: unless the config names one (`traffic_scenario`),
+env runner i runs training demand i-1, round-robin, so one shared policy learns from all at once.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ class RLlibTrafficSignalEnv(ParallelPettingZooEnv):
         """config: `scenario` plus any TrafficSignalEnv keyword argument, and optionally `seed_base`."""
         settings = dict(config)
         seed_base = settings.pop("seed_base", None)
+        settings.pop("evaluation_traffic_scenario", None)  # read by the evaluation config
         self.seeded_by_config = seed_base is not None
+        worker = int(getattr(config, "worker_index", 0) or 0)
         if self.seeded_by_config:
-            settings["seed"] = int(seed_base) + SEED_STRIDE * int(getattr(config, "worker_index", 0) or 0)
+            settings["seed"] = int(seed_base) + SEED_STRIDE * worker
+        settings.setdefault("traffic_scenario", max(worker - 1, 0))
         super().__init__(TrafficSignalEnv(settings.pop("scenario"), **settings))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

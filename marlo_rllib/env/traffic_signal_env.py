@@ -58,6 +58,7 @@ class TrafficSignalEnv(ParallelEnv):
         time_to_teleport: int = -1,
         render_mode: str | None = None,
         sumo_args: list[str] | None = None,
+        traffic_scenario: str | int | None = None,
     ) -> None:
         """
         scenario: a ScenarioSpec, a catalog name or a YAML path.
@@ -71,8 +72,11 @@ class TrafficSignalEnv(ParallelEnv):
         demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles).
         time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
         render_mode: "human" shows sumo-gui (needs backend="traci").
+        traffic_scenario: for a generated scenario, which traffic demand: a name, or an index into the
+            training demands (round-robin); None is the first training demand.
         """
-        self.spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+        spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+        self.spec = spec.materialize(traffic_scenario)
         if backend not in sumo.BACKENDS:
             raise UserError(f"unknown SUMO backend {backend!r}; valid: {', '.join(sumo.BACKENDS)}")
         if render_mode not in (None, "human"):
@@ -141,6 +145,7 @@ class TrafficSignalEnv(ParallelEnv):
             sumo.binary("sumo-gui" if self.render_mode == "human" else "sumo"),
             "--net-file", str(self.spec.net),
             "--begin", str(self.begin),
+            "--step-length", str(self.spec.step_length),
             "--seed", str(seed),
             "--time-to-teleport", str(self.time_to_teleport),
             "--no-step-log", "true",
@@ -280,7 +285,8 @@ class TrafficSignalEnv(ParallelEnv):
         if done:
             metrics = self._finish_episode()
             for agent in self.agents:
-                infos[agent] = {"metrics": metrics.as_dict(), "scenario": self.spec.name, "seed": self.seed_used}
+                infos[agent] = {"metrics": metrics.as_dict(), "scenario": self.spec.name,
+                                 "traffic_scenario": self.spec.traffic_name, "seed": self.seed_used}
         observations = self._observations
         terminations = {a: False for a in self.agents}
         truncations = {a: done for a in self.agents}

@@ -1,8 +1,10 @@
 """Scenario files: one YAML per scenario, validated on load.
 
 A scenario names a SUMO network and its traffic demand, the signal timing, and the default
-observation and reward. Paths are relative to the YAML file, or start with `sumo-rl:` for the
-networks that ship inside the sumo-rl package (the RESCO benchmark among them).
+observation and reward. Either it points at files (`net:`, `routes:`; paths relative to the YAML
+file, or starting with `sumo-rl:` for the networks inside the sumo-rl package, RESCO's among
+them), or it describes a generated grid (`network:`) and its traffic demands (`scenarios:`),
+which `materialize()` builds into a cache (marlo_rllib.scenarios.generate).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from marlo_rllib.errors import UserError
+from marlo_rllib.scenarios.generate import NetworkSpec, TrafficSpec
 
 SUMO_RL_PREFIX = "sumo-rl:"
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -64,8 +67,12 @@ class ScenarioSpec(BaseModel):
 
     name: str
     description: str = ""
-    net: Path
-    routes: list[Path] = Field(min_length=1)
+    net: Path | None = None
+    routes: list[Path] = Field(default_factory=list)
+    network: NetworkSpec | None = None
+    traffic: list[TrafficSpec] = Field(default_factory=list, description="`scenarios:` in the YAML")
+    traffic_name: str | None = Field(None, exclude=True, description="the demand materialize() chose")
+    step_length: float = Field(1.0, gt=0)
     begin: int = Field(0, ge=0, description="simulation time at which an episode starts")
     episode_seconds: int = Field(3600, gt=0)
     timing: Timing = Field(default_factory=Timing)
@@ -87,9 +94,63 @@ class ScenarioSpec(BaseModel):
             raise ValueError(f"unknown observation {name!r}; valid: {', '.join(sorted(OBSERVATIONS))}")
         return name
 
+    @model_validator(mode="after")
+    def _files_or_generated(self) -> "ScenarioSpec":
+        if self.network is None:
+            if self.traffic:
+                raise ValueError("`scenarios:` (traffic demands) needs a generated `network:`")
+            if self.net is None or not self.routes:
+                raise ValueError("a scenario needs `net:` and `routes:`, or a generated `network:` and `scenarios:`")
+            return self
+        if self.net is not None or self.routes or "begin" in self.model_fields_set or "step_length" in self.model_fields_set:
+            raise ValueError("a generated scenario takes no net, routes, begin or step_length: "
+                             "they come from `network:` and each entry of `scenarios:`")  # fmt: skip
+        names = [t.name for t in self.traffic]
+        if not names:
+            raise ValueError("a generated `network:` needs at least one entry under `scenarios:`")
+        if len(set(names)) != len(names):
+            raise ValueError(f"traffic scenario names repeat: {', '.join(names)}")
+        if all(t.evaluation_only for t in self.traffic):
+            raise ValueError("every traffic scenario is evaluation_only: none is left to train on")
+        return self
+
     @property
     def end(self) -> int:
         return self.begin + self.episode_seconds
+
+    @property
+    def generated(self) -> bool:
+        return self.network is not None
+
+    @property
+    def training_traffic(self) -> list[str]:
+        return [t.name for t in self.traffic if not t.evaluation_only]
+
+    @property
+    def evaluation_traffic(self) -> list[str]:
+        return [t.name for t in self.traffic if t.evaluation_only]
+
+    def materialize(self, traffic: str | int | None = None) -> "ScenarioSpec":
+        """This spec with net, routes and begin filled in: for a generated scenario, built (or found
+        in the cache) with one traffic demand. traffic: a name, or an index into the training
+        demands (round-robin, so worker i can pass i); None is the first training demand."""
+        if not self.generated:
+            return self
+        from marlo_rllib.scenarios.generate import build
+
+        if traffic is None or isinstance(traffic, int):
+            chosen_name = self.training_traffic[(traffic or 0) % len(self.training_traffic)]
+        elif traffic in [t.name for t in self.traffic]:
+            chosen_name = traffic
+        else:
+            raise UserError(f"{self.name} has no traffic scenario {traffic!r}; valid: "
+                            f"{', '.join(t.name for t in self.traffic)}")  # fmt: skip
+        chosen = next(t for t in self.traffic if t.name == chosen_name)
+        folder, _ = build(self.name, self.network, self.traffic)
+        return self.model_copy(update={
+            "net": folder / "net.net.xml", "routes": [folder / f"{chosen.name}.rou.xml"], "begin": chosen.begin,
+            "step_length": self.network.step_length, "traffic_name": chosen.name,
+        })  # fmt: skip
 
 
 def _sumo_rl_dir() -> Path:
@@ -107,7 +168,8 @@ def _resolve(path: str, base: Path) -> Path:
 
 def _validation_message(source: str, exc: ValidationError) -> str:
     error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    parts = ["scenarios" if i == 0 and part == "traffic" else str(part) for i, part in enumerate(error["loc"])]
+    key = ".".join(parts) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}'"
     if error["type"] == "missing":
@@ -129,6 +191,8 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
     if not isinstance(data, dict):
         raise UserError(f"{path}: a scenario file must be a mapping of keys to values")
     data.setdefault("name", path.stem)
+    if "scenarios" in data:
+        data["traffic"] = data.pop("scenarios")
     base = path.parent
     if isinstance(data.get("net"), str):
         data["net"] = _resolve(data["net"], base)
@@ -140,7 +204,7 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
         spec = ScenarioSpec(**data, source=path)
     except ValidationError as exc:
         raise UserError(_validation_message(str(path), exc)) from None
-    for needed in [spec.net, *spec.routes]:
+    for needed in [] if spec.generated else [spec.net, *spec.routes]:
         if not needed.is_file():
             raise UserError(f"{path}: file not found: {needed}")
     return spec

@@ -3,6 +3,7 @@
 They appear next to RLlib's own episode statistics, under result["env_runners"] (training) and
 result["evaluation"]["env_runners"] (evaluation), averaged over the same window of episodes as
 RLlib's episode_return_mean (the evaluation config sets it to one evaluation's episodes).
+On generated scenarios, `episodes_by_traffic_scenario` counts the episodes of each traffic demand.
 """
 
 from __future__ import annotations
@@ -23,4 +24,6 @@ class TrafficMetricsCallback(RLlibCallback):
             if "metrics" in info:
                 for name in TRAFFIC_METRICS:
                     metrics_logger.log_value(name, float(info["metrics"][name]), reduce="mean", window=window)
+                if info.get("traffic_scenario"):
+                    metrics_logger.log_value(("episodes_by_traffic_scenario", info["traffic_scenario"]), 1, reduce="sum")
                 return

@@ -141,6 +141,8 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "episode_seconds": env["episode_seconds"], "demand_scale": env["demand_scale"],
         "shared_spaces": config["policy"] == "shared",
         "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
+        # generated scenarios: evaluate on the held-out demand, if the scenario marks one
+        "evaluation_traffic_scenario": (spec.evaluation_traffic or [None])[0],
     }  # fmt: skip
     return {key: value for key, value in settings.items() if value is not None}
 
@@ -155,7 +157,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
 
     env_config = env_config_of(config)
     weights = resolve_checkpoint(resume_from) if resume_from else None
-    settings = {k: v for k, v in env_config.items() if k != "seed_base"}
+    settings = {k: v for k, v in env_config.items() if k not in ("seed_base", "evaluation_traffic_scenario")}
     env = TrafficSignalEnv(settings.pop("scenario"), **settings)
     try:
         spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
