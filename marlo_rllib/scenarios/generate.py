@@ -199,6 +199,16 @@ def _grid_position(node_id: str) -> tuple[int, int] | None:
     return column - 1, int(digits)
 
 
+def _line_of(start: str, end: str, grid: dict[str, tuple[int, int]]) -> int:
+    """The row (of a horizontal edge) or column (of a vertical edge) an edge runs along; a fringe
+    edge continues the row or column of the junction it attaches to."""
+    a, b = grid.get(start), grid.get(end)
+    if a and b:
+        return a[1] if a[1] == b[1] else a[0]
+    junction, fringe = (a, end) if a else (b, start)
+    return junction[1] if fringe.startswith(("left", "right")) else junction[0]
+
+
 def build_network(network: NetworkSpec, out: Path) -> Path:
     n, length = network.grid_dimension, network.block_size_m
     work = Path(tempfile.mkdtemp(prefix="marlo-net-"))
@@ -227,16 +237,7 @@ def build_network(network: NetworkSpec, out: Path) -> Path:
                 edges.getroot().remove(edge)
                 continue
             if network.lane_count == "realistic":
-                positions = [grid[e] for e in ends if e in grid]
-                horizontal = len(positions) == 2 and positions[0][1] == positions[1][1]
-                vertical = len(positions) == 2 and positions[0][0] == positions[1][0]
-                if len(positions) == 1:  # a fringe edge continues its row or column
-                    x, y = positions[0]
-                    other = edge.get("to") if edge.get("from") in grid else edge.get("from")
-                    horizontal = other.startswith(("left", "right"))
-                    vertical = not horizontal
-                line = positions[0][1] if horizontal else positions[0][0]
-                lanes = 2 if line in arterial_lines else 1
+                lanes = 2 if _line_of(*ends, grid) in arterial_lines else 1
             else:
                 lanes = network.lane_count
             edge.set("numLanes", str(lanes))
@@ -341,16 +342,19 @@ def build(name: str, network: NetworkSpec, traffic: list[TrafficSpec], force: bo
     folder = cache_root() / f"{name}-{spec_hash(network, traffic)}"
     if (folder / "complete").exists() and not force:
         return folder, True
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_root().parent if cache_root().parent.exists() else None))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
     try:
         net = build_network(network, staging / "net.net.xml")
         for item in traffic:
             build_traffic(net, item, staging / f"{item.name}.rou.xml")
         (staging / "complete").write_text("")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        if folder.exists():
+        if force and folder.exists():
             shutil.rmtree(folder)
-        shutil.move(str(staging), folder)
+        try:
+            staging.rename(folder)
+        except OSError:
+            pass  # another process finished the same build first: its files are identical
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder, False

@@ -134,8 +134,8 @@ class ScenarioSpec(BaseModel):
         """This spec with net, routes and begin filled in: for a generated scenario, built (or found
         in the cache) with one traffic demand. traffic: a name, or an index into the training
         demands (round-robin, so worker i can pass i); None is the first training demand."""
-        if not self.generated:
-            return self
+        if not self.generated or (self.traffic_name is not None and traffic in (None, self.traffic_name)):
+            return self  # files already, or already built with the demand asked for
         from marlo_rllib.scenarios.generate import build
 
         if traffic is None or isinstance(traffic, int):
