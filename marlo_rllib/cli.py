@@ -45,6 +45,9 @@ def _scenarios_show(args: argparse.Namespace) -> None:
 
     spec = load_scenario(args.name).materialize()
     data = json.loads(spec.model_dump_json(exclude_none=True))
+    traffic = data.pop("traffic")
+    if traffic:  # the YAML's name for them; net, routes and begin above are the first one's
+        data["scenarios"] = traffic
     net = summarize_net(spec.net)
     data["source"] = str(spec.source)
     data["junctions"], data["agents"] = net.junctions, net.traffic_lights
