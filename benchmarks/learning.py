@@ -3,7 +3,8 @@ fixed-time and max-pressure on SUMO seeds training never used, at several demand
 
     python benchmarks/learning.py --scenario grid4x4 --algo PPO --minutes 20
 
-Training runs `marlo train` (the experiment YAML given by --config, scored on evaluation delay);
+Training runs `marlo train` (the experiment YAML given by --config, scored on evaluation delay,
+with the plateau stop turned off so that the wall-clock budget alone ends it);
 training SUMO seeds start at 100000, so the evaluation seeds 0-4 are unseen. The comparison runs
 `marlo benchmark --controllers fixed,max_pressure,ckpt:RUN` once per demand scale. Writes
 docs/LEARNING.md with the tables and a learning curve, and the raw files under docs/learning/.
@@ -83,7 +84,8 @@ def main() -> None:
         shutil.rmtree(run, ignore_errors=True)
         marlo("train", "--scenario", args.scenario, "--algo", args.algo, "--config", args.config,
               "--minutes", str(args.minutes), "--timesteps", str(10**9), "--out", str(REPO / args.runs),
-              "--run-name", run_name, log=out / "train.log")  # fmt: skip
+              "--run-name", run_name, "--set", f"stop.patience={10**9}",  # the budget is the wall clock only
+              log=out / "train.log")  # fmt: skip
     shutil.copy(run / "progress.csv", out / "progress.csv")
     shutil.copy(run / "config.yaml", out / "config.yaml")
     state = json.loads((run / "state.json").read_text())
