@@ -153,12 +153,11 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
     directory. Returns it and the checkpoint whose weights start the run, if any."""
     from marlo_rllib.algorithms import SHARED_MODULE
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
-    from marlo_rllib.env.traffic_signal_env import TrafficSignalEnv
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
 
     env_config = env_config_of(config)
     weights = resolve_checkpoint(resume_from) if resume_from else None
-    settings = {k: v for k, v in env_config.items() if k not in ("seed_base", "evaluation_traffic_scenario")}
-    env = TrafficSignalEnv(settings.pop("scenario"), **settings)
+    env = RLlibTrafficSignalEnv(env_config).par_env  # the env exactly as the env runners build it
     try:
         spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
                   for a in env.possible_agents}  # fmt: skip
@@ -300,8 +299,8 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     from marlo_rllib.algorithms import build_config
 
     state = json.loads((run_dir / "state.json").read_text())
-    env_config = json.loads((run_dir / "metadata.json").read_text())["env_config"]
-    agents = list(json.loads((run_dir / "metadata.json").read_text())["spaces"])
+    run_metadata = json.loads((run_dir / "metadata.json").read_text())
+    env_config, agents = run_metadata["env_config"], list(run_metadata["spaces"])
     stop = config["stop"]
     previous_best = state.get("band")
     stopper = BandStopper(
