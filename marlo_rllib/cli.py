@@ -12,6 +12,7 @@ from typing import Sequence
 
 import yaml
 
+from marlo_rllib.algorithms import POLICY_LAYOUTS
 from marlo_rllib.errors import UserError
 
 
@@ -38,6 +39,32 @@ def _scenarios_list(args: argparse.Namespace) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _algos(args: argparse.Namespace) -> None:
+    from marlo_rllib.algorithms import ALGORITHMS, CAPABILITIES, get_algorithm
+
+    algorithms = [get_algorithm(name) for name in ALGORITHMS]
+    _table([("algorithm", *(c.lower() for c in CAPABILITIES))]
+           + [(a.NAME, *("yes" if getattr(a, c) else "no" for c in CAPABILITIES)) for a in algorithms])  # fmt: skip
+    for algorithm in algorithms:
+        print(f"\n{algorithm.NAME} presets (RLlib {algorithm.NAME}Config.training() names; "
+              f"rollout fragment {algorithm.ROLLOUT_FRAGMENT_LENGTH} env steps)")  # fmt: skip
+        cpu, gpu = _flat(algorithm.PRESETS["cpu"]), _flat(algorithm.PRESETS["gpu"])
+        _table([("key", "cpu", "gpu")] + [(key, str(cpu.get(key)), str(gpu.get(key))) for key in sorted({*cpu, *gpu})])
+
+
+def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in settings.items():
+        flat.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
 
 
 def _scenarios_show(args: argparse.Namespace) -> None:
@@ -258,10 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seconds", type=int, help="length of the fixed-time episode (default: the scenario's)")
     check.set_defaults(run=_scenarios_check)
 
+    commands.add_parser("algos", help="the algorithms, what each can do, and their CPU/GPU presets").set_defaults(run=_algos)
+
     train = commands.add_parser("train", help="train a policy with RLlib under Ray Tune")
     train.add_argument("--scenario", help="catalog name or path of a scenario YAML")
     train.add_argument("--algo", help="algorithm name (default PPO)")
-    train.add_argument("--policy", choices=("shared", "independent"), help="one module for all junctions, or one each")
+    train.add_argument("--policy", choices=POLICY_LAYOUTS,
+                       help="shared: one module for all junctions; independent: one each; "
+                            "central: shared actor, centralized critic")  # fmt: skip
     train.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
     train.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
     train.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")

@@ -133,28 +133,61 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
     """The resolved experiment. `overrides` are the command line's (flags and --set)."""
     from marlo_rllib.algorithms import get_algorithm, training_keys
 
+    algorithm = get_algorithm(overrides.get("algorithm") or experiment.get("algorithm") or DEFAULTS["algorithm"])
+    overrides = _training_shorthand(overrides, training_keys(algorithm.NAME))
     check_keys(experiment, {**DEFAULTS, "training": None}, "experiment")
     check_keys(overrides, {**DEFAULTS, "training": None}, "--set")
     chosen = deep_merge(deep_merge(DEFAULTS, experiment), overrides)
-    algorithm = get_algorithm(chosen["algorithm"])
-    preset = "gpu" if chosen["resources"]["gpu"] else "cpu"
-    base = deep_merge(DEFAULTS, {"training": algorithm.PRESETS[preset]})
+    preset = algorithm.PRESETS["gpu" if chosen["resources"]["gpu"] else "cpu"]
+    base = deep_merge(DEFAULTS, {"training": preset})
     for source, update in (("experiment", experiment), ("--set", overrides)):
-        for key in update.get("training") or {}:
+        for key, value in (update.get("training") or {}).items():
             if key not in training_keys(algorithm.NAME):
                 raise UserError(f"{source}: unknown key 'training.{key}' for {algorithm.NAME}; "
                                 f"see RLlib's {algorithm.NAME}Config.training()")  # fmt: skip
+            if key in preset:
+                _check_type(f"{source}: training.{key}", value, preset[key])
     config = deep_merge(deep_merge(base, experiment), overrides)
     config["algorithm"] = algorithm.NAME
     validate(config)
     return config
 
 
+def _training_shorthand(overrides: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    """`--set lr=1e-4` means `--set training.lr=1e-4` when `lr` is no top-level key."""
+    moved = {key: value for key, value in overrides.items() if key not in DEFAULTS and key in keys}
+    if not moved:
+        return overrides
+    rest = {key: value for key, value in overrides.items() if key not in moved}
+    return deep_merge(rest, {"training": moved})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_schedule(value: Any) -> bool:
+    return bool(value) and isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(_is_number(x) for x in p) for p in value)  # fmt: skip
+
+
+def _check_type(name: str, value: Any, preset: Any) -> None:
+    """An override must have its preset's type; numbers and [[timestep, value], ...] schedules mix."""
+    if _is_number(preset) or _is_schedule(preset):
+        if not (_is_number(value) or _is_schedule(value)):
+            raise UserError(f"{name} must be a number (or a [[timestep, value], ...] schedule), got {value!r}")
+    elif isinstance(preset, dict) and not isinstance(value, dict):
+        raise UserError(f"{name} must be a mapping, got {value!r}")
+    elif isinstance(preset, (bool, str, list)) and not isinstance(value, type(preset)):
+        raise UserError(f"{name} must be a {type(preset).__name__}, got {value!r}")
+
+
 def validate(config: dict[str, Any]) -> None:
+    from marlo_rllib.algorithms import check_combination, get_algorithm
+
     if not config["scenario"]:
         raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
-    if config["policy"] not in ("shared", "independent"):
-        raise UserError(f"unknown policy layout {config['policy']!r}; valid: shared, independent")
+    check_combination(get_algorithm(config["algorithm"]), config["policy"])
     stop, resources = config["stop"], config["resources"]
     if stop["metric"] not in ("return", "delay"):
         raise UserError(f"stop.metric must be 'return' or 'delay', got {stop['metric']!r}")

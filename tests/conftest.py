@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import csv
+import math
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from marlo_rllib.env import TrafficSignalEnv
+from marlo_rllib.evaluation import EpisodeTask
+from marlo_rllib.evaluation.runner import run_episode
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,3 +43,29 @@ def masked_random_actions(env: TrafficSignalEnv, observations: dict) -> dict:
     return {
         agent: env.action_space(agent).sample(mask=observations[agent]["action_mask"]) for agent in env.agents
     }
+
+
+@pytest.fixture(scope="module")
+def ray_tmp():
+    # Ray's socket paths must stay short, so not under pytest's long tmp_path.
+    path = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def marlo(*args: str, ray_tmp: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    return subprocess.run([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def progress(run_dir: Path) -> list[dict[str, str]]:
+    path = run_dir / "progress.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def assert_finite_episode(run_or_checkpoint: Path, scenario: str) -> dict[str, float]:
+    result = run_episode(EpisodeTask(scenario, f"ckpt:{run_or_checkpoint}", seed=7, env_options={"episode_seconds": 300}))
+    assert result.metrics["vehicles"] > 0
+    assert all(math.isfinite(v) for v in result.metrics.values())
+    return result.metrics

@@ -7,7 +7,6 @@ and shuts it down at the end.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -15,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,10 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from marlo_rllib.evaluation import EpisodeTask
-from marlo_rllib.evaluation.runner import run_episode
-
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_finite_episode, marlo, progress
 
 TINY = [
     "--set", "env.episode_seconds=300",
@@ -37,30 +32,11 @@ TINY = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def ray_tmp():
-    # Ray's socket paths must stay short, so not under pytest's long tmp_path.
-    path = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def marlo(*args: str, ray_tmp: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
-    return subprocess.run([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
-
-
 def start_marlo(*args: str, ray_tmp: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     stream = log.open("w")
     return subprocess.Popen([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
                             stdout=stream, stderr=subprocess.STDOUT)  # fmt: skip
-
-
-def progress(run_dir: Path) -> list[dict[str, str]]:
-    path = run_dir / "progress.csv"
-    return list(csv.DictReader(path.open())) if path.exists() else []
 
 
 def wait_for_rows(run_dir: Path, rows: int, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
@@ -91,13 +67,6 @@ def descendants(pid: int) -> list[tuple[int, str]]:
             found.append((child, command))
             stack.append(child)
     return found
-
-
-def assert_finite_episode(run_or_checkpoint: Path, scenario: str) -> dict[str, float]:
-    result = run_episode(EpisodeTask(scenario, f"ckpt:{run_or_checkpoint}", seed=7, env_options={"episode_seconds": 300}))
-    assert result.metrics["vehicles"] > 0
-    assert all(math.isfinite(v) for v in result.metrics.values())
-    return result.metrics
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +220,7 @@ def test_resume_from_starts_a_new_run_from_old_weights(shared_run, tmp_path, ray
 
 def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
     cases = [
-        (["train", "--scenario", "2x2grid", "--algo", "XYZ"], "unknown algorithm 'XYZ'; valid: PPO"),
+        (["train", "--scenario", "2x2grid", "--algo", "XYZ"], "unknown algorithm 'XYZ'; valid: PPO, APPO, IMPALA, DQN, SAC"),
         (["train", "--scenario", "2x2grid", "--set", "training.bogus=1"], "unknown key 'training.bogus'"),
         (["train", "--resume", str(tmp_path)], "is not a marlo run directory"),
         (["eval", "--checkpoint", str(shared_run), "--scenario", "grid4x4", "--episodes", "1", "--out", str(tmp_path / "e")],

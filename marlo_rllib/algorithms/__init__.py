@@ -1,5 +1,6 @@
-"""Algorithms by name. Each module says what it is (NAME, ON_POLICY, DISCRETE_ACTIONS), ships CPU
-and GPU PRESETS of RLlib `training()` parameters, and builds its RLlib config class."""
+"""Algorithms by name. Each module says what it can do (ON_POLICY, DISCRETE_ACTIONS, OFFLINE_ONLY,
+CENTRALIZED_CRITIC, ACTION_MASKING), ships CPU and GPU PRESETS of RLlib `training()` parameters,
+and names its RLlib config class and the module a shared policy uses."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any, Callable
 
 from marlo_rllib.errors import UserError
 
-ALGORITHMS = {"PPO": "marlo_rllib.algorithms.ppo"}
+ALGORITHMS = {name: f"marlo_rllib.algorithms.{name.lower()}" for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC")}
 SHARED_MODULE = "shared"
+POLICY_LAYOUTS = ("shared", "independent", "central")
+CAPABILITIES = ("ON_POLICY", "DISCRETE_ACTIONS", "OFFLINE_ONLY", "CENTRALIZED_CRITIC", "ACTION_MASKING")
 
 
 def get_algorithm(name: str) -> ModuleType:
@@ -20,6 +23,23 @@ def get_algorithm(name: str) -> ModuleType:
     if key not in ALGORITHMS:
         raise UserError(f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}")
     return importlib.import_module(ALGORITHMS[key])
+
+
+def check_combination(algorithm: ModuleType, policy: str) -> None:
+    """Refuses a policy layout the algorithm cannot train."""
+    if policy not in POLICY_LAYOUTS:
+        raise UserError(f"unknown policy layout {policy!r}; valid: {', '.join(POLICY_LAYOUTS)}")
+    if policy == "central" and not algorithm.CENTRALIZED_CRITIC:
+        able = [name for name in ALGORITHMS if get_algorithm(name).CENTRALIZED_CRITIC]
+        raise UserError(f"--algo {algorithm.NAME} --policy central: {algorithm.NAME} has no centralized critic; "
+                        + (f"use --algo {' or '.join(able)}" if able else "no algorithm has one yet"))  # fmt: skip
+
+
+def check_masking(algorithm: ModuleType, policy: str, scenario: str, padded: bool) -> None:
+    """A shared policy on junctions with different green counts needs padded greens masked."""
+    if padded and policy != "independent" and not algorithm.ACTION_MASKING:
+        raise UserError(f"--algo {algorithm.NAME} --policy {policy} on {scenario}: its junctions have different "
+                        f"green counts and {algorithm.NAME} cannot mask padded greens; use --policy independent")  # fmt: skip
 
 
 @cache
@@ -35,7 +55,7 @@ def training_keys(name: str) -> frozenset[str]:
 
 
 def policy_mapping(policy: str) -> Callable[..., str]:
-    if policy == "shared":
+    if policy != "independent":
         return lambda agent_id, episode=None, **kwargs: SHARED_MODULE
     return lambda agent_id, episode=None, **kwargs: agent_id
 
@@ -48,7 +68,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     from marlo_rllib.env.rllib import SEED_STRIDE, RLlibTrafficSignalEnv
 
     algorithm = get_algorithm(config["algorithm"])
-    if config["policy"] == "shared":
+    if config["policy"] != "independent":
         modules = {SHARED_MODULE: RLModuleSpec(module_class=algorithm.masked_module_class())}
     else:
         modules = {agent: RLModuleSpec() for agent in agents}
@@ -67,6 +87,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         .env_runners(
             num_env_runners=resources["num_env_runners"],
             num_envs_per_env_runner=1,  # libsumo: one simulation per process
+            rollout_fragment_length=algorithm.ROLLOUT_FRAGMENT_LENGTH,
             num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
         )
         .resources(num_cpus_for_main_process=resources["num_cpus_for_main_process"])

@@ -1,4 +1,4 @@
-"""PPO: on-policy, discrete greens, shared (masked) or independent modules."""
+"""PPO: on-policy, clipped surrogate with GAE; the default."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from typing import Any
 NAME = "PPO"
 ON_POLICY = True
 DISCRETE_ACTIONS = True
+OFFLINE_ONLY = False
+CENTRALIZED_CRITIC = False
+ACTION_MASKING = True
+ROLLOUT_FRAGMENT_LENGTH: int | str = "auto"
 
 _COMMON = {"gamma": 0.995, "lambda_": 0.95, "clip_param": 0.1, "grad_clip": 1.0, "entropy_coeff": 0.01, "kl_coeff": 0.2}
 PRESETS: dict[str, dict[str, Any]] = {
@@ -22,6 +26,6 @@ def config_class() -> type:
 
 
 def masked_module_class() -> type:
-    from marlo_rllib.models.masked_ppo import MaskedPPOTorchRLModule
+    from marlo_rllib.models.masked import MaskedPPOTorchRLModule
 
     return MaskedPPOTorchRLModule

@@ -5,7 +5,7 @@
 
 The checkpoint is a plain RLlib Algorithm checkpoint; the env settings it was trained with
 (observation, decision timing, padded spaces) come from the AlgorithmConfig stored inside it.
-Actions are greedy: the most likely valid green of each junction.
+Actions are greedy: the most likely (or highest-Q) valid green of each junction.
 """
 
 from __future__ import annotations
@@ -103,8 +103,12 @@ class PolicyController(Controller):
                     batch = {k: torch.as_tensor(np.stack([observations[a][k] for a in agents])) for k in first}
                 else:
                     batch = torch.as_tensor(np.stack([observations[a] for a in agents]))
-                logits = self.modules[module_id].forward_inference({Columns.OBS: batch})[Columns.ACTION_DIST_INPUTS]
-                actions.update(zip(agents, logits.argmax(dim=-1).tolist()))
+                outputs = self.modules[module_id].forward_inference({Columns.OBS: batch})
+                if Columns.ACTIONS in outputs:  # Q-learners pick their (masked) argmax themselves
+                    chosen = outputs[Columns.ACTIONS]
+                else:
+                    chosen = outputs[Columns.ACTION_DIST_INPUTS].argmax(dim=-1)
+                actions.update(zip(agents, chosen.tolist()))
         return actions
 
 

@@ -139,7 +139,7 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "scenario": spec.name if portable else str(spec.source), "backend": env["backend"], "observation": env["observation"],
         "reward": env["reward"], "reward_params": env["reward_params"], "timing": timing,
         "episode_seconds": env["episode_seconds"], "demand_scale": env["demand_scale"],
-        "shared_spaces": config["policy"] == "shared",
+        "shared_spaces": config["policy"] != "independent",
         "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
         # generated scenarios: evaluate on the held-out demand, if the scenario marks one
         "evaluation_traffic_scenario": (spec.evaluation_traffic or [None])[0],
@@ -151,7 +151,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 resume_from: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
-    from marlo_rllib.algorithms import SHARED_MODULE
+    from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
 
@@ -161,12 +161,14 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
     try:
         spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
                   for a in env.possible_agents}  # fmt: skip
+        padded = any(min(env.action_mask(a)) == 0 for a in env.possible_agents) if env.shared_spaces else False
+        check_masking(get_algorithm(config["algorithm"]), config["policy"], config["scenario"], padded)
         if weights is not None:
             try:
                 modules = load_modules(weights)
             except Exception as exc:
                 raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
-            if (SHARED_MODULE in modules.keys()) != (config["policy"] == "shared"):
+            if (SHARED_MODULE in modules.keys()) != (config["policy"] != "independent"):
                 raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config['policy']!r}")
             PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
     finally:
@@ -260,14 +262,14 @@ def _fmt(value: Any) -> str:
 # ---- running ---------------------------------------------------------------------------------
 
 
-def _init_ray(config: dict[str, Any], debug: bool) -> None:
+def _init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
     import ray
 
     resources = config["resources"]
     if resources["ray_address"]:
         ray.init(address=resources["ray_address"], log_to_driver=debug)
-    else:
-        needed = resources["num_cpus_for_main_process"] + (resources["num_env_runners"] + resources["evaluation_num_env_runners"]) * resources["num_cpus_per_env_runner"]
+    else:  # a local Ray with at least the CPUs one trial asks for: its actors take turns on the cores
+        needed = algorithm_config.algo_class.default_resource_request(algorithm_config).required_resources["CPU"]
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)
     if resources["gpu"] and ray.cluster_resources().get("GPU", 0) < 1:
         raise UserError("--gpu: Ray sees no GPU on this machine (or cluster); drop --gpu to train on CPU")
@@ -324,8 +326,8 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     previous_handler = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
-        _init_ray(config, debug)
         algorithm_config = build_config(config, env_config, agents, _callbacks_class(restore, weights))
+        _init_ray(config, algorithm_config, debug)
         tuner = tune.Tuner(
             algorithm_config.algo_class,
             param_space=algorithm_config,

@@ -1,0 +1,48 @@
+"""DQN, as the original marlo design has it: double Q, dueling heads, prioritized replay
+(priority = |TD error| + epsilon), n-step returns, soft target updates with tau, and an
+epsilon-greedy schedule. Multi-agent replay through RLlib's MultiAgentPrioritizedEpisodeReplayBuffer
+(replay.py adds the epsilon)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "DQN"
+ON_POLICY = False
+DISCRETE_ACTIONS = True
+OFFLINE_ONLY = False
+CENTRALIZED_CRITIC = False
+ACTION_MASKING = True
+
+BUFFER = "marlo_rllib.algorithms.replay.EpsilonPrioritizedEpisodeReplayBuffer"
+
+
+def _buffer(capacity: int) -> dict[str, Any]:
+    return {"type": BUFFER, "capacity": capacity,
+            "alpha": 0.6, "beta": 0.4, "priority_epsilon": 1e-6}  # fmt: skip
+
+
+# Sizes: replay capacity in env steps; train batch in transitions per module; epsilon in env steps
+# sampled by each env runner.
+_COMMON = {"gamma": 0.995, "double_q": True, "dueling": True, "n_step": 3, "tau": 0.01,
+           "target_network_update_freq": 1, "grad_clip": 10.0, "td_error_loss_fn": "huber",
+           "epsilon": [[0, 1.0], [10_000, 0.05]]}  # fmt: skip
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 512, "replay_buffer_config": _buffer(100_000),
+            "num_steps_sampled_before_learning_starts": 2000, **_COMMON},  # fmt: skip
+    "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 2048, "replay_buffer_config": _buffer(500_000),
+            "num_steps_sampled_before_learning_starts": 2000, **_COMMON},  # fmt: skip
+}
+ROLLOUT_FRAGMENT_LENGTH = 32
+
+
+def config_class() -> type:
+    from marlo_rllib.algorithms.replay import MarloDQNConfig
+
+    return MarloDQNConfig
+
+
+def masked_module_class() -> type:
+    from marlo_rllib.models.masked import MaskedDQNTorchRLModule
+
+    return MaskedDQNTorchRLModule

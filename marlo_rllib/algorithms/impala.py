@@ -1,0 +1,32 @@
+"""IMPALA: actor-learner with V-trace off-policy correction; the high-throughput choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "IMPALA"
+ON_POLICY = True
+DISCRETE_ACTIONS = True
+OFFLINE_ONLY = False
+CENTRALIZED_CRITIC = False
+ACTION_MASKING = True
+ROLLOUT_FRAGMENT_LENGTH = 64  # env steps; minibatches hold whole fragments
+
+_COMMON = {"gamma": 0.995, "grad_clip": 40.0, "entropy_coeff": 0.01, "vf_loss_coeff": 0.5,
+           "vtrace_clip_rho_threshold": 1.0, "vtrace_clip_pg_rho_threshold": 1.0}  # fmt: skip
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"lr": 6e-4, "train_batch_size_per_learner": 1024, "minibatch_size": 512, **_COMMON},
+    "gpu": {"lr": 6e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 512, **_COMMON},
+}
+
+
+def config_class() -> type:
+    from ray.rllib.algorithms.impala import IMPALAConfig
+
+    return IMPALAConfig
+
+
+def masked_module_class() -> type:
+    from marlo_rllib.models.masked import MaskedPPOTorchRLModule  # IMPALA's default module is PPO's
+
+    return MaskedPPOTorchRLModule

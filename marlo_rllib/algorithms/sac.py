@@ -1,0 +1,38 @@
+"""SAC with discrete actions (RLlib's discrete SAC: expectations over the policy's greens instead
+of reparameterised samples), twin Q, automatic entropy tuning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "SAC"
+ON_POLICY = False
+DISCRETE_ACTIONS = True
+OFFLINE_ONLY = False
+CENTRALIZED_CRITIC = False
+# One automatic entropy target per module, from the (padded) action count: junctions with padded
+# greens could never reach it. A shared SAC policy is refused where any green is padded.
+ACTION_MASKING = False
+
+_COMMON = {"gamma": 0.995, "tau": 0.01, "initial_alpha": 0.1, "target_entropy": "auto", "twin_q": True}
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "train_batch_size_per_learner": 4096,
+            "replay_buffer_config": {"type": "MultiAgentEpisodeReplayBuffer", "capacity": 500_000}, "training_intensity": 1.0,
+            "num_steps_sampled_before_learning_starts": 5000, **_COMMON},  # fmt: skip
+    "gpu": {"actor_lr": 5e-4, "critic_lr": 5e-4, "alpha_lr": 5e-4, "train_batch_size_per_learner": 8192,
+            "replay_buffer_config": {"type": "MultiAgentEpisodeReplayBuffer", "capacity": 1_000_000}, "training_intensity": 1.5,
+            "num_steps_sampled_before_learning_starts": 2000, **_COMMON},  # fmt: skip
+}
+ROLLOUT_FRAGMENT_LENGTH = 64
+
+
+def config_class() -> type:
+    from ray.rllib.algorithms.sac import SACConfig
+
+    return SACConfig
+
+
+def masked_module_class() -> type:
+    from marlo_rllib.models.masked import MaskedSACTorchRLModule
+
+    return MaskedSACTorchRLModule

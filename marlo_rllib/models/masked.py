@@ -1,0 +1,111 @@
+"""RLlib's default modules for one policy shared by junctions of different sizes.
+
+With `shared_spaces`, the env pads every junction to the widest observation and green count and
+sends {"observations": x, "action_mask": m}. The networks are built on x alone; m == 0 marks a
+padded green, which must never be chosen and must not enter any loss or target.
+
+- Policy-gradient modules (PPO, APPO, IMPALA): padded greens get a logit of FLOAT_MIN, so they
+  have probability 0, are never sampled and carry no gradient (APPO's target policy too).
+- DQN: padded greens get Q = -inf before the dueling mean, the argmax and the bootstrap target;
+  RLlib's DQN already reads -inf as "not an action" (its epsilon-greedy draws among finite Q, its
+  loss turns -inf into 0 before gathering).
+- SAC: the module only unwraps the observation. Its automatic entropy target is one number per
+  module, derived from the action count, which padded junctions could never reach, so marlo
+  refuses a shared SAC policy where any green is padded (`needs_mask` in algorithms/__init__.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from ray.rllib.algorithms.appo.default_appo_rl_module import TARGET_NETWORK_ACTION_DIST_INPUTS
+from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import DefaultAPPOTorchRLModule
+from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
+from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+from ray.rllib.algorithms.sac.torch.default_sac_torch_rl_module import DefaultSACTorchRLModule
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.torch_utils import FLOAT_MIN
+
+
+class MaskedObservations:
+    """Builds the parent module on the inner `observations` space; the module itself keeps the Dict."""
+
+    def __init__(self, *, observation_space: gym.spaces.Dict, **kwargs: Any) -> None:
+        if not isinstance(observation_space, gym.spaces.Dict) or "action_mask" not in observation_space.spaces:
+            raise ValueError(f"needs Dict(observations, action_mask) observations, got {observation_space}")
+        self.masked_observation_space = observation_space
+        super().__init__(observation_space=observation_space["observations"], **kwargs)
+
+    def setup(self) -> None:
+        super().setup()  # builds the networks on the inner observation space
+        self.observation_space = self.masked_observation_space
+
+    @staticmethod
+    def unmask(batch: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
+        observations = batch[Columns.OBS]
+        return {**batch, Columns.OBS: observations["observations"]}, observations["action_mask"]
+
+
+def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask > 0, logits, torch.full_like(logits, FLOAT_MIN))
+
+
+class MaskedPPOTorchRLModule(MaskedObservations, DefaultPPOTorchRLModule):
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        inner, mask = self.unmask(batch)
+        outputs = super()._forward(inner, **kwargs)
+        outputs[Columns.ACTION_DIST_INPUTS] = mask_logits(outputs[Columns.ACTION_DIST_INPUTS], mask)
+        return outputs
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        inner, mask = self.unmask(batch)
+        outputs = super()._forward_train(inner, **kwargs)
+        outputs[Columns.ACTION_DIST_INPUTS] = mask_logits(outputs[Columns.ACTION_DIST_INPUTS], mask)
+        return outputs
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> Any:
+        if embeddings is None and isinstance(batch[Columns.OBS], dict):
+            batch, _ = self.unmask(batch)
+        return super().compute_values(batch, embeddings)
+
+
+class MaskedAPPOTorchRLModule(MaskedPPOTorchRLModule, DefaultAPPOTorchRLModule):
+    def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
+        inner, mask = self.unmask(batch)
+        outputs = super().forward_target(inner)
+        outputs[TARGET_NETWORK_ACTION_DIST_INPUTS] = mask_logits(outputs[TARGET_NETWORK_ACTION_DIST_INPUTS], mask)
+        return outputs
+
+
+class MaskedDQNTorchRLModule(MaskedObservations, DefaultDQNTorchRLModule):
+    def setup(self) -> None:
+        super().setup()
+        if self.num_atoms > 1:
+            raise ValueError("distributional DQN (num_atoms > 1) cannot mask padded greens; use num_atoms=1")
+
+    def _qf_forward_helper(self, batch: dict[str, Any], encoder: Any, head: Any) -> dict[str, Any]:
+        inner, mask = self.unmask(batch)
+
+        def masked(model: Any) -> Any:
+            return lambda inputs: torch.where(mask > 0, model(inputs), float("-inf"))
+
+        head = {"af": masked(head["af"]), "vf": head["vf"]} if self.uses_dueling else masked(head)
+        return super()._qf_forward_helper(inner, encoder, head)
+
+
+class MaskedSACTorchRLModule(MaskedObservations, DefaultSACTorchRLModule):
+    def _forward_inference(self, batch: dict[str, Any]) -> dict[str, Any]:
+        inner, mask = self.unmask(batch)
+        outputs = super()._forward_inference(inner)
+        outputs[Columns.ACTION_DIST_INPUTS] = mask_logits(outputs[Columns.ACTION_DIST_INPUTS], mask)
+        return outputs
+
+    def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self._forward_inference(batch)
+
+    def _forward_train(self, batch: dict[str, Any]) -> dict[str, Any]:
+        inner, _ = self.unmask(batch)
+        inner[Columns.NEXT_OBS] = batch[Columns.NEXT_OBS]["observations"]
+        return super()._forward_train(inner)
