@@ -7,7 +7,7 @@ Training runs `marlo train` (the experiment YAML given by --config, scored on ev
 with the plateau stop turned off so that the wall-clock budget alone ends it);
 training SUMO seeds start at 100000, so the evaluation seeds 0-4 are unseen. The comparison runs
 `marlo benchmark --controllers fixed,max_pressure,ckpt:RUN` once per demand scale. Writes
-docs/LEARNING.md with the tables and a learning curve, and the raw files under docs/learning/.
+its section of docs/LEARNING.md with the tables and a learning curve, and the raw files under docs/learning/.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from sections import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,7 +150,7 @@ def main() -> None:
         f"`docs/learning/{args.scenario}/scale_*/comparison.md`; the training log is `progress.csv` there.",
         "",
     ]  # fmt: skip
-    (REPO / args.doc).write_text("\n".join(lines))
+    write_section(REPO / args.doc, f"learning {args.algo} {args.scenario}", lines)
     print("\n".join(lines))
 
 
