@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "training": {},  # the algorithm preset fills it
     "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh"},
+    "critic": {"sharing": True},  # --policy central: one critic for all junctions (plus a one-hot), or one each
     "resources": {
         "gpu": False,
         "num_env_runners": 2,
@@ -131,9 +132,12 @@ def read_experiment(path: str | Path) -> dict[str, Any]:
 
 def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The resolved experiment. `overrides` are the command line's (flags and --set)."""
-    from marlo_rllib.algorithms import get_algorithm, training_keys
+    from marlo_rllib.algorithms import get_algorithm, resolve_alias, training_keys
 
-    algorithm = get_algorithm(overrides.get("algorithm") or experiment.get("algorithm") or DEFAULTS["algorithm"])
+    name, policy = resolve_alias(overrides.get("algorithm") or experiment.get("algorithm") or DEFAULTS["algorithm"],
+                                 overrides.get("policy") or experiment.get("policy"))  # fmt: skip
+    overrides = {**overrides, "algorithm": name, **({"policy": policy} if policy else {})}
+    algorithm = get_algorithm(name)
     overrides = _training_shorthand(overrides, training_keys(algorithm.NAME))
     check_keys(experiment, {**DEFAULTS, "training": None}, "experiment")
     check_keys(overrides, {**DEFAULTS, "training": None}, "--set")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from functools import cache
+from functools import cache, partial
 from types import ModuleType
 from typing import Any, Callable
 
@@ -15,14 +15,25 @@ from marlo_rllib.errors import UserError
 ALGORITHMS = {name: f"marlo_rllib.algorithms.{name.lower()}" for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC")}
 SHARED_MODULE = "shared"
 POLICY_LAYOUTS = ("shared", "independent", "central")
+ALIASES = {"MAPPO": ("PPO", "central")}  # name: (algorithm, policy layout)
 CAPABILITIES = ("ON_POLICY", "DISCRETE_ACTIONS", "OFFLINE_ONLY", "CENTRALIZED_CRITIC", "ACTION_MASKING")
 
 
 def get_algorithm(name: str) -> ModuleType:
     key = str(name).upper()
     if key not in ALGORITHMS:
-        raise UserError(f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}")
+        raise UserError(f"unknown algorithm {name!r}; valid: {', '.join([*ALGORITHMS, *ALIASES])}")
     return importlib.import_module(ALGORITHMS[key])
+
+
+def resolve_alias(name: str, policy: str | None) -> tuple[str, str | None]:
+    """--algo MAPPO means --algo PPO --policy central."""
+    if str(name).upper() not in ALIASES:
+        return name, policy
+    algorithm, layout = ALIASES[str(name).upper()]
+    if policy not in (None, layout):
+        raise UserError(f"--algo {name} is {algorithm} with --policy {layout}; drop --policy {policy}")
+    return algorithm, layout
 
 
 def check_combination(algorithm: ModuleType, policy: str) -> None:
@@ -60,20 +71,30 @@ def policy_mapping(policy: str) -> Callable[..., str]:
     return lambda agent_id, episode=None, **kwargs: agent_id
 
 
-def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: list[str], callbacks: type) -> Any:
-    """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose)."""
+def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: list[str], callbacks: type,
+                 state_dim: int | None = None) -> Any:  # fmt: skip
+    """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose).
+    state_dim: the size of the env's global state, for a centralized critic."""
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from marlo_rllib.env.rllib import SEED_STRIDE, RLlibTrafficSignalEnv
 
     algorithm = get_algorithm(config["algorithm"])
-    if config["policy"] != "independent":
+    training = dict(config["training"])
+    if config["policy"] == "central":
+        from marlo_rllib.models.central_critic import AddGlobalState, CentralCriticPPOTorchRLModule
+
+        critic = {"state_dim": state_dim, "num_agents": len(agents), "critic_sharing": config["critic"]["sharing"]}
+        modules = {SHARED_MODULE: RLModuleSpec(module_class=CentralCriticPPOTorchRLModule,
+                                               model_config={**config["model"], **critic})}  # fmt: skip
+        training["learner_connector"] = partial(AddGlobalState, agents=agents)
+    elif config["policy"] == "shared":
         modules = {SHARED_MODULE: RLModuleSpec(module_class=algorithm.masked_module_class())}
     else:
         modules = {agent: RLModuleSpec() for agent in agents}
     resources, evaluation = config["resources"], config["evaluation"]
-    evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2}
+    evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2, "state_in_infos": False}
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     return (
@@ -94,7 +115,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         .learners(num_learners=0, num_gpus_per_learner=1 if resources["gpu"] else 0)
         .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config["policy"]))
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=dict(config["model"]))
-        .training(**config["training"])
+        .training(**training)
         .evaluation(
             evaluation_interval=evaluation["interval"],
             evaluation_duration=evaluation["episodes"],

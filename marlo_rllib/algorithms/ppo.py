@@ -1,4 +1,5 @@
-"""PPO: on-policy, clipped surrogate with GAE; the default."""
+"""PPO: on-policy, clipped surrogate with GAE; the default. With `--policy central` it is MAPPO:
+local actors and a centralized critic (models/central_critic.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ NAME = "PPO"
 ON_POLICY = True
 DISCRETE_ACTIONS = True
 OFFLINE_ONLY = False
-CENTRALIZED_CRITIC = False
+CENTRALIZED_CRITIC = True
 ACTION_MASKING = True
 ROLLOUT_FRAGMENT_LENGTH: int | str = "auto"
 

@@ -120,6 +120,16 @@ def load_controller(path: str | Path, name: str | None = None) -> PolicyControll
         modules = load_modules(checkpoint)
     except Exception as exc:  # a truncated pickle, a missing state file, a torch error: all mean corrupt
         raise UserError(f"cannot load checkpoint {checkpoint}: {type(exc).__name__}: {str(exc)[:200]}") from None
-    for module in modules.values():
-        module.eval()
-    return PolicyController(checkpoint, modules, env_config, name)
+    return PolicyController(checkpoint, {mid: inference_only(m) for mid, m in modules.items()}, env_config, name)
+
+
+def inference_only(module: Any) -> Any:
+    """The module as env runners build it: what acting needs, without value function, centralized
+    critic or target networks."""
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    lean = RLModuleSpec(module_class=type(module), observation_space=module.observation_space,
+                        action_space=module.action_space, model_config=module.model_config,
+                        inference_only=True).build()  # fmt: skip
+    lean.set_state(module.get_state(inference_only=True))
+    return lean.eval()

@@ -59,6 +59,7 @@ class TrafficSignalEnv(ParallelEnv):
         render_mode: str | None = None,
         sumo_args: list[str] | None = None,
         traffic_scenario: str | int | None = None,
+        state_in_infos: bool = False,
     ) -> None:
         """
         scenario: a ScenarioSpec, a catalog name or a YAML path.
@@ -74,6 +75,8 @@ class TrafficSignalEnv(ParallelEnv):
         render_mode: "human" shows sumo-gui (needs backend="traci").
         traffic_scenario: for a generated scenario, which traffic demand: a name, or an index into the
             training demands (round-robin); None is the first training demand.
+        state_in_infos: put the global state (`state()`) into every agent's infos under "state",
+            one array shared by all agents of a step, for a centralized critic on the learner.
         """
         spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
         self.spec = spec.materialize(traffic_scenario)
@@ -101,6 +104,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.begin = self.spec.begin
         self.end = self.begin + (episode_seconds or self.spec.episode_seconds)
         self.shared_spaces = shared_spaces
+        self.state_in_infos = state_in_infos
         if program not in PROGRAMS:
             raise UserError(f"unknown signal program {program!r}; valid: fixed, actuated")
         self.program = program
@@ -251,7 +255,7 @@ class TrafficSignalEnv(ParallelEnv):
         self._network = np.zeros(2, dtype=np.float32)
         self.agents = self.possible_agents[:]
         self._observations = self._observe()
-        return self._observations, {a: {} for a in self.agents}
+        return self._observations, self._with_state({a: {} for a in self.agents})
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if self._conn is None:
@@ -288,6 +292,7 @@ class TrafficSignalEnv(ParallelEnv):
                 infos[agent] = {"metrics": metrics.as_dict(), "scenario": self.spec.name,
                                  "traffic_scenario": self.spec.traffic_name, "seed": self.seed_used}
         observations = self._observations
+        infos = self._with_state(infos)
         terminations = {a: False for a in self.agents}
         truncations = {a: done for a in self.agents}
         if done:
@@ -364,6 +369,13 @@ class TrafficSignalEnv(ParallelEnv):
         if self.shared_spaces:
             parts = [part["observations"] for part in parts]
         return np.concatenate([*parts, self._network])
+
+    def _with_state(self, infos: dict[str, dict]) -> dict[str, dict]:
+        if self.state_in_infos:
+            state = self.state()
+            for info in infos.values():
+                info["state"] = state
+        return infos
 
     def _finish_episode(self) -> EpisodeMetrics:
         self._close_simulation()

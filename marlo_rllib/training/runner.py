@@ -91,11 +91,12 @@ def _git_commit() -> str | None:
 
 
 def write_run_files(run_dir: Path, config: dict[str, Any], env_config: dict[str, Any], spaces: dict[str, Any],
-                    command: str) -> None:  # fmt: skip
+                    state_dim: int, command: str) -> None:  # fmt: skip
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     info = {
         "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
         "git_commit": _git_commit(), "versions": _versions(), "env_config": env_config, "spaces": spaces,
+        "state_dim": state_dim,
     }  # fmt: skip
     (run_dir / "metadata.json").write_text(json.dumps(info, indent=2) + "\n")
     (run_dir / "README.txt").write_text(
@@ -140,6 +141,7 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "reward": env["reward"], "reward_params": env["reward_params"], "timing": timing,
         "episode_seconds": env["episode_seconds"], "demand_scale": env["demand_scale"],
         "shared_spaces": config["policy"] != "independent",
+        "state_in_infos": config["policy"] == "central" or None,
         "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
         # generated scenarios: evaluate on the held-out demand, if the scenario marks one
         "evaluation_traffic_scenario": (spec.evaluation_traffic or [None])[0],
@@ -161,6 +163,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
     try:
         spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
                   for a in env.possible_agents}  # fmt: skip
+        state_dim = int(env.state_space.shape[0])
         padded = any(min(env.action_mask(a)) == 0 for a in env.possible_agents) if env.shared_spaces else False
         check_masking(get_algorithm(config["algorithm"]), config["policy"], config["scenario"], padded)
         if weights is not None:
@@ -174,7 +177,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
     finally:
         env.close()
     run_dir = new_run_dir(out, config["algorithm"], env.spec.name, run_name)
-    write_run_files(run_dir, config, env_config, spaces, command)
+    write_run_files(run_dir, config, env_config, spaces, state_dim, command)
     return run_dir, weights
 
 
@@ -326,7 +329,8 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     previous_handler = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
-        algorithm_config = build_config(config, env_config, agents, _callbacks_class(restore, weights))
+        algorithm_config = build_config(config, env_config, agents, _callbacks_class(restore, weights),
+                                        state_dim=run_metadata.get("state_dim"))  # fmt: skip
         _init_ray(config, algorithm_config, debug)
         tuner = tune.Tuner(
             algorithm_config.algo_class,

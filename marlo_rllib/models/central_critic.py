@@ -1,0 +1,95 @@
+"""MAPPO on RLlib's new stack: local actors, a centralized critic, decentralized execution.
+
+The actor reads only its junction's observation (padded and masked as in models/masked.py). The
+critic reads the env's global state (`TrafficSignalEnv.state()`: every junction's observation
+plus network totals) and the junction's identity (a one-hot), or, with `critic_sharing` off, each
+junction has its own critic network. The global state travels in the env's infos and reaches the
+module only on the learner, through the AddGlobalState learner connector; env runners build the
+module with `inference_only=True`, which leaves the critic out, and so does `load_controller`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+
+from marlo_rllib.models.masked import mask_logits
+
+GLOBAL_STATE = "global_state"
+AGENT_INDEX = "agent_index"
+ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "silu": torch.nn.SiLU}
+
+
+def mlp(sizes: list[int], activation: str) -> torch.nn.Sequential:
+    layers: list[torch.nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return torch.nn.Sequential(*layers)
+
+
+class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
+    """model_config: fcnet_hiddens, fcnet_activation, state_dim, num_agents, critic_sharing."""
+
+    def setup(self) -> None:
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Dict) or "action_mask" not in space.spaces:
+            raise ValueError(f"needs Dict(observations, action_mask) observations, got {space}")
+        hiddens, activation = list(self.model_config["fcnet_hiddens"]), self.model_config["fcnet_activation"]
+        self.actor = mlp([space["observations"].shape[0], *hiddens, self.action_space.n], activation)
+        if self.inference_only:
+            return
+        state_dim, agents = self.model_config["state_dim"], self.model_config["num_agents"]
+        if self.model_config.get("critic_sharing", True):
+            self.critic = mlp([state_dim + agents, *hiddens, 1], activation)
+        else:
+            self.critic = torch.nn.ModuleList(mlp([state_dim, *hiddens, 1], activation) for _ in range(agents))
+
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["critic"]
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        observations = batch[Columns.OBS]
+        logits = self.actor(observations["observations"])
+        return {Columns.ACTION_DIST_INPUTS: mask_logits(logits, observations["action_mask"])}
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        state, index = batch[GLOBAL_STATE], batch[AGENT_INDEX].long()
+        if isinstance(self.critic, torch.nn.ModuleList):
+            values = torch.zeros(state.shape[0], device=state.device)
+            for i, critic in enumerate(self.critic):
+                rows = index == i
+                if rows.any():
+                    values[rows] = critic(state[rows]).squeeze(-1)
+            return values
+        one_hot = torch.nn.functional.one_hot(index, self.model_config["num_agents"]).to(state.dtype)
+        return self.critic(torch.cat([state, one_hot], dim=-1)).squeeze(-1)
+
+
+class AddGlobalState(ConnectorV2):
+    """Learner connector: a GLOBAL_STATE and an AGENT_INDEX column for every agent step, read from
+    the infos the env wrote (`state_in_infos=True`)."""
+
+    def __init__(self, input_observation_space: Any = None, input_action_space: Any = None, *,
+                 agents: list[str], **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(input_observation_space, input_action_space, **kwargs)
+        self.agent_index = {agent: i for i, agent in enumerate(agents)}
+
+    def __call__(self, *, rl_module: Any, batch: dict[str, Any], episodes: list[Any], **kwargs: Any) -> Any:
+        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
+            steps = len(episode)
+            infos = episode.get_infos(slice(0, steps))
+            self.add_n_batch_items(batch, GLOBAL_STATE, items_to_add=[np.asarray(i["state"]) for i in infos],
+                                   num_items=steps, single_agent_episode=episode)  # fmt: skip
+            index = self.agent_index[episode.agent_id]
+            self.add_n_batch_items(batch, AGENT_INDEX, items_to_add=[index] * steps, num_items=steps,
+                                   single_agent_episode=episode)  # fmt: skip
+        return batch

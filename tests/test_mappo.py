@@ -1,0 +1,93 @@
+"""MAPPO (`--policy central`, alias `--algo MAPPO`): local actors, a centralized critic on the
+learner only, decentralized execution."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marlo_rllib.controllers.policy import load_controller
+
+from tests.conftest import assert_finite_episode, marlo, progress, run_cli
+
+SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,32]",
+         "--set", "training.train_batch_size_per_learner=120", "--set", "training.minibatch_size=60",
+         "--set", "training.num_epochs=8"]  # fmt: skip
+
+
+def learner_results(run: Path) -> list[dict]:
+    lines = next(run.glob("tune_0/*/result.json")).read_text().splitlines()
+    return [json.loads(line)["learners"]["shared"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def mappo_run(tmp_path_factory, ray_tmp) -> Path:
+    out = tmp_path_factory.mktemp("mappo")
+    done = marlo("train", "--scenario", "2x2grid", "--algo", "MAPPO", "--timesteps", "240", "--seed", "3",
+                 "--out", str(out), "--run-name", "mappo", *SMALL, ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "mappo"
+
+
+def test_mappo_trains_its_critic_on_the_global_state(mappo_run, make_env):
+    metadata = json.loads((mappo_run / "metadata.json").read_text())
+    assert metadata["env_config"]["state_in_infos"] is True
+    assert metadata["state_dim"] == make_env("2x2grid", shared_spaces=True).state_space.shape[0]
+    assert len(progress(mappo_run)) == 2
+    losses = [r["vf_loss"] for r in learner_results(mappo_run)]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert losses[-1] < losses[0], losses
+
+
+def test_restored_mappo_controller_acts_from_local_observations_only(mappo_run, make_env):
+    controller = load_controller(mappo_run)
+    module = controller.modules["shared"]
+    assert not hasattr(module, "critic")  # built inference-only, as on the env runners
+    assert "state_in_infos" not in controller.env_options
+    env = make_env("2x2grid", episode_seconds=300, **controller.env_options)
+    observations, infos = env.reset(seed=5)
+    controller.reset(env)
+    assert all("state" not in info for info in infos.values())
+    while env.agents:
+        assert set(observations[env.agents[0]]) == {"observations", "action_mask"}
+        actions = controller.act(observations, infos)
+        assert all(0 <= a < 4 for a in actions.values())
+        observations, _, _, _, infos = env.step(actions)
+    assert_finite_episode(mappo_run, "2x2grid")
+
+
+def test_mappo_on_heterogeneous_cologne8(tmp_path, ray_tmp):
+    done = marlo("train", "--scenario", "cologne8", "--policy", "central", "--timesteps", "60",
+                 "--out", str(tmp_path), "--run-name", "c8", *SMALL,
+                 "--set", "training.train_batch_size_per_learner=60", "--set", "critic.sharing=false",
+                 ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "c8"
+    assert all(math.isfinite(r["vf_loss"]) for r in learner_results(run))
+    assert_finite_episode(run, "cologne8")
+
+
+def test_env_global_state_reaches_infos_only_when_asked(make_env):
+    env = make_env("2x2grid", episode_seconds=60, shared_spaces=True, state_in_infos=True)
+    observations, infos = env.reset(seed=1)
+    state = infos[env.agents[0]]["state"]
+    assert state.shape == env.state_space.shape and all(info["state"] is state for info in infos.values())
+    local = np.concatenate([observations[a]["observations"] for a in env.possible_agents])
+    assert np.array_equal(state[: local.size], local)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "DQN", "--policy", "central"], "--algo DQN --policy central: DQN has no centralized critic"),
+        (["--algo", "MAPPO", "--policy", "independent"], "--algo MAPPO is PPO with --policy central"),
+    ],
+)
+def test_central_critic_bad_input_exits_2(args, message):
+    done = run_cli("train", "--scenario", "2x2grid", *args, "--out", "/tmp/never")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
