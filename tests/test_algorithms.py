@@ -115,6 +115,8 @@ def test_sac_shared_on_heterogeneous_net_is_refused():
         (["--algo", "DQN", "--set", "lr=abc"], "training.lr must be a number"),
         (["--algo", "DQN", "--set", "training.double_q=maybe"], "training.double_q must be a bool"),
         (["--algo", "IMPALA", "--set", "training.n_step=3"], "unknown key 'training.n_step' for IMPALA"),
+        (["--algo", "DQN", "--policy", "central"], "--algo DQN --policy central: DQN has no centralized critic"),
+        (["--algo", "MAPPO", "--policy", "independent"], "--algo MAPPO is PPO with --policy central"),
     ],
 )
 def test_bad_algorithm_settings_exit_2(args, message):

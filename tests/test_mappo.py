@@ -12,7 +12,7 @@ import pytest
 
 from marlo_rllib.controllers.policy import load_controller
 
-from tests.conftest import assert_finite_episode, marlo, progress, run_cli
+from tests.conftest import assert_finite_episode, marlo, progress
 
 SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,32]",
          "--set", "training.train_batch_size_per_learner=120", "--set", "training.minibatch_size=60",
@@ -78,16 +78,3 @@ def test_env_global_state_reaches_infos_only_when_asked(make_env):
     assert state.shape == env.state_space.shape and all(info["state"] is state for info in infos.values())
     local = np.concatenate([observations[a]["observations"] for a in env.possible_agents])
     assert np.array_equal(state[: local.size], local)
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--algo", "DQN", "--policy", "central"], "--algo DQN --policy central: DQN has no centralized critic"),
-        (["--algo", "MAPPO", "--policy", "independent"], "--algo MAPPO is PPO with --policy central"),
-    ],
-)
-def test_central_critic_bad_input_exits_2(args, message):
-    done = run_cli("train", "--scenario", "2x2grid", *args, "--out", "/tmp/never")
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr

@@ -227,6 +227,8 @@ def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
          "does not fit grid4x4"),
         (["train", "--scenario", "grid4x4", "--resume-from", str(shared_run), "--out", str(tmp_path)],
          "does not fit grid4x4"),
+        (["train", "--scenario", "2x2grid", "--algo", "MAPPO", "--resume-from", str(shared_run), "--out", str(tmp_path)],
+         "its module is a MaskedPPOTorchRLModule, PPO --policy central trains a CentralCriticPPOTorchRLModule"),
     ]  # fmt: skip
     corrupt = tmp_path / "corrupt"
     shutil.copytree((shared_run / "best").resolve(), corrupt)

@@ -71,6 +71,15 @@ def policy_mapping(policy: str) -> Callable[..., str]:
     return lambda agent_id, episode=None, **kwargs: agent_id
 
 
+def shared_module_class(config: dict[str, Any]) -> type:
+    """The RLModule class of the one module that drives every junction (shared or central layout)."""
+    if config["policy"] == "central":
+        from marlo_rllib.models.central_critic import CentralCriticPPOTorchRLModule
+
+        return CentralCriticPPOTorchRLModule
+    return get_algorithm(config["algorithm"]).masked_module_class()
+
+
 def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: list[str], callbacks: type,
                  state_dim: int | None = None) -> Any:  # fmt: skip
     """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose).
@@ -83,14 +92,14 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     algorithm = get_algorithm(config["algorithm"])
     training = dict(config["training"])
     if config["policy"] == "central":
-        from marlo_rllib.models.central_critic import AddGlobalState, CentralCriticPPOTorchRLModule
+        from marlo_rllib.models.central_critic import AddGlobalState
 
         critic = {"state_dim": state_dim, "num_agents": len(agents), "critic_sharing": config["critic"]["sharing"]}
-        modules = {SHARED_MODULE: RLModuleSpec(module_class=CentralCriticPPOTorchRLModule,
+        modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config),
                                                model_config={**config["model"], **critic})}  # fmt: skip
         training["learner_connector"] = partial(AddGlobalState, agents=agents)
     elif config["policy"] == "shared":
-        modules = {SHARED_MODULE: RLModuleSpec(module_class=algorithm.masked_module_class())}
+        modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config))}
     else:
         modules = {agent: RLModuleSpec() for agent in agents}
     resources, evaluation = config["resources"], config["evaluation"]

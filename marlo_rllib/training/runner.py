@@ -153,7 +153,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 resume_from: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
-    from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm
+    from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm, shared_module_class
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
 
@@ -173,6 +173,10 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
             if (SHARED_MODULE in modules.keys()) != (config["policy"] != "independent"):
                 raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config['policy']!r}")
+            if SHARED_MODULE in modules.keys() and type(modules[SHARED_MODULE]) is not shared_module_class(config):
+                raise UserError(f"--resume-from {weights}: its module is a {type(modules[SHARED_MODULE]).__name__}, "
+                                f"{config['algorithm']} --policy {config['policy']} trains a "
+                                f"{shared_module_class(config).__name__}")  # fmt: skip
             PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
     finally:
         env.close()
