@@ -213,6 +213,7 @@ def _train(args: argparse.Namespace) -> int:
         settings = {"--scenario": args.scenario, "--algo": args.algo, "--config": args.config, "--set": args.set,
                     "--resume-from": args.resume_from, "--policy": args.policy, "--gpu": args.gpu,
                     "--num-env-runners": args.num_env_runners, "--seed": args.seed,
+                    "--num-learners": args.num_learners, "--num-gpus-per-learner": args.num_gpus_per_learner,
                     "--checkpoint-every": args.checkpoint_every, "--run-name": args.run_name}  # fmt: skip
         fixed = [flag for flag, value in settings.items() if value not in (None, False)]
         if fixed:
@@ -222,13 +223,17 @@ def _train(args: argparse.Namespace) -> int:
         for key, value in (("timesteps", args.timesteps), ("minutes", args.minutes)):
             if value is not None:
                 config["stop"][key] = value
+        if args.address:  # where the run continues, not how
+            config["resources"]["ray_address"] = args.address
         restore, weights = run_dir / state["latest_checkpoint"], None
         print(f"resuming {run_dir} from {state['latest_checkpoint']} at {state['timesteps']} env steps")
     else:
         overrides = parse_set(args.set or [])
         flags = {
             "scenario": args.scenario, "algorithm": args.algo, "policy": args.policy, "seed": args.seed,
-            "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners},
+            "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners,
+                          "num_learners": args.num_learners, "num_gpus_per_learner": args.num_gpus_per_learner,
+                          "ray_address": args.address},
             "stop": {"timesteps": args.timesteps, "minutes": args.minutes},
             "checkpoint": {"every": args.checkpoint_every},
         }  # fmt: skip
@@ -295,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "central: shared actor, centralized critic")  # fmt: skip
     train.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
     train.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
+    train.add_argument("--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)")
+    train.add_argument("--num-gpus-per-learner", type=float, help="GPUs per learner (default 1 with --gpu)")
+    train.add_argument("--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting one")
     train.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")
     train.add_argument("--minutes", type=float, help="wall-clock budget")
     train.add_argument("--config", help="experiment YAML (see experiments/)")

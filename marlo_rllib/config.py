@@ -40,7 +40,9 @@ DEFAULTS: dict[str, Any] = {
         "num_cpus_per_env_runner": 1,
         "num_cpus_for_main_process": 2,  # the learner's torch threads; it runs while the runners wait
         "evaluation_num_env_runners": 1,
-        "ray_address": None,  # None: start a local Ray
+        "num_learners": 0,  # 0: the learner runs in the algorithm's own process
+        "num_gpus_per_learner": None,  # None: 1 with gpu, else 0
+        "ray_address": None,  # None: start a local Ray; "auto" or HOST:PORT joins a running cluster
     },
     "evaluation": {"interval": 1, "episodes": 1},
     "stop": {
@@ -202,5 +204,10 @@ def validate(config: dict[str, Any]) -> None:
         raise UserError(f"checkpoint every must be a positive number of env steps, got {config['checkpoint']['every']!r}")
     if not isinstance(resources["num_env_runners"], int) or resources["num_env_runners"] < 1:
         raise UserError("num_env_runners must be at least 1: SUMO runs in the env runners, one per process")
+    if not isinstance(resources["num_learners"], int) or resources["num_learners"] < 0:
+        raise UserError(f"num_learners must be 0 or more, got {resources['num_learners']!r}")
+    gpus = resources["num_gpus_per_learner"]
+    if gpus is not None and (not _is_number(gpus) or gpus < 0 or (gpus > 0 and not resources["gpu"])):
+        raise UserError(f"num_gpus_per_learner must be a number >= 0, and above 0 only with --gpu; got {gpus!r}")
     if not isinstance(config["evaluation"]["interval"], int) or config["evaluation"]["interval"] < 1:
         raise UserError(f"evaluation.interval must be a positive integer, got {config['evaluation']['interval']!r}")

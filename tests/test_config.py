@@ -47,3 +47,20 @@ def test_bad_settings_are_user_errors(experiment, items, message):
 def test_free_form_sections_take_any_key():
     config = compose({"scenario": "grid4x4", "env": {"timing": {"delta_time": 10}}}, {})
     assert config["env"]["timing"] == {"delta_time": 10}
+
+
+def test_learner_resources_map_to_rllib():
+    from marlo_rllib.algorithms import build_config
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+
+    env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
+    for overrides, learners, gpus, lr in (
+        ({}, 0, 0, 3e-4),
+        ({"resources": {"gpu": True}}, 0, 1, 5e-4),  # the GPU preset comes with --gpu
+        ({"resources": {"gpu": True, "num_learners": 2, "num_gpus_per_learner": 0.5}}, 2, 0.5, 5e-4),
+    ):
+        config = compose({"scenario": "2x2grid"}, overrides)
+        rllib = build_config(config, env_config, ["1", "2", "5", "6"], TrafficMetricsCallback)
+        assert (rllib.num_learners, rllib.num_gpus_per_learner, rllib.lr) == (learners, gpus, lr)
+    with pytest.raises(UserError, match="above 0 only with --gpu"):
+        compose({"scenario": "2x2grid"}, {"resources": {"num_gpus_per_learner": 1}})

@@ -71,6 +71,12 @@ def policy_mapping(policy: str) -> Callable[..., str]:
     return lambda agent_id, episode=None, **kwargs: agent_id
 
 
+def gpus_per_learner(resources: dict[str, Any]) -> float:
+    if resources["num_gpus_per_learner"] is not None:
+        return resources["num_gpus_per_learner"]
+    return 1 if resources["gpu"] else 0
+
+
 def shared_module_class(config: dict[str, Any]) -> type:
     """The RLModule class of the one module that drives every junction (shared or central layout)."""
     if config["policy"] == "central":
@@ -121,7 +127,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
             num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
         )
         .resources(num_cpus_for_main_process=resources["num_cpus_for_main_process"])
-        .learners(num_learners=0, num_gpus_per_learner=1 if resources["gpu"] else 0)
+        .learners(num_learners=resources["num_learners"], num_gpus_per_learner=gpus_per_learner(resources))
         .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config["policy"]))
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=dict(config["model"]))
         .training(**training)

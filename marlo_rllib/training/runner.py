@@ -272,14 +272,20 @@ def _fmt(value: Any) -> str:
 def _init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
     import ray
 
+    from marlo_rllib.algorithms import gpus_per_learner
+
     resources = config["resources"]
     if resources["ray_address"]:
         ray.init(address=resources["ray_address"], log_to_driver=debug)
     else:  # a local Ray with at least the CPUs one trial asks for: its actors take turns on the cores
         needed = algorithm_config.algo_class.default_resource_request(algorithm_config).required_resources["CPU"]
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)
-    if resources["gpu"] and ray.cluster_resources().get("GPU", 0) < 1:
+    wanted = max(resources["num_learners"], 1) * gpus_per_learner(resources)
+    seen = ray.cluster_resources().get("GPU", 0)
+    if resources["gpu"] and seen == 0:
         raise UserError("--gpu: Ray sees no GPU on this machine (or cluster); drop --gpu to train on CPU")
+    if wanted > seen:
+        raise UserError(f"the learners ask for {wanted:g} GPUs, Ray sees {seen:g}; lower --num-learners or --num-gpus-per-learner")
 
 
 def _callbacks_class(restore: Path | None, weights: Path | None) -> type:
