@@ -257,6 +257,38 @@ def _train(args: argparse.Namespace) -> int:
     return 130 if state["status"] == "interrupted" else 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from marlo_rllib import cluster
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.slurm:
+        script = cluster.render_slurm(command, nodes=args.nodes, cpus_per_node=args.cpus_per_node,
+                                      gpus_per_node=args.gpus_per_node, time_limit=args.time, setup=args.setup)  # fmt: skip
+        if args.output:
+            Path(args.output).write_text(script)
+            print(f"wrote {args.output}; submit it with: sbatch {args.output}")
+        else:
+            print(script, end="")
+        return 0
+    if not args.address:
+        raise UserError("submit needs --address http://HOST:8265 (or --slurm to render a SLURM script)")
+    chosen = [flag for flag in ("status", "logs", "stop") if getattr(args, flag)]
+    if bool(command) == bool(chosen) or len(chosen) > 1:
+        raise UserError("submit takes either a marlo command after --, or one of --status, --logs, --stop JOB_ID")
+    if chosen:
+        jobs, job_id = cluster.client(args.address), getattr(args, chosen[0])
+        if chosen[0] == "status":
+            print(cluster.call("status", jobs.get_job_status, job_id).value)
+        elif chosen[0] == "logs":
+            print(cluster.call("logs", jobs.get_job_logs, job_id), end="")
+        else:
+            print(f"{job_id}: {'stopping' if cluster.call('stop', jobs.stop_job, job_id) else 'already ended'}")
+        return 0
+    job_id, status = cluster.submit(args.address, command, follow=not args.no_follow)
+    print(f"{job_id}: {status}")
+    return {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 130}.get(status, 0)
+
+
 def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", required=True, help="catalog name or path of a scenario YAML")
     parser.add_argument("--episodes", type=int, default=5)
@@ -314,6 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
     train.add_argument("--resume-from", metavar="CHECKPOINT", help="start a new run from an old run's weights")
     train.set_defaults(run=_train)
+
+    submit = commands.add_parser("submit", help="run a marlo command as a job on a Ray cluster (Ray's Jobs SDK)")
+    submit.add_argument("--address", help="the cluster's dashboard, e.g. http://HOST:8265")
+    submit.add_argument("--no-follow", action="store_true", help="return after submitting instead of following the logs")
+    submit.add_argument("--status", metavar="JOB_ID", help="print a job's status")
+    submit.add_argument("--logs", metavar="JOB_ID", help="print a job's logs")
+    submit.add_argument("--stop", metavar="JOB_ID", help="stop a job")
+    submit.add_argument("--slurm", action="store_true", help="render experiments/cluster/slurm_ray.sbatch instead")
+    submit.add_argument("--nodes", type=int, default=2, help="--slurm: nodes, one Ray node each (default 2)")
+    submit.add_argument("--cpus-per-node", type=int, default=16, help="--slurm: CPUs per node (default 16)")
+    submit.add_argument("--gpus-per-node", type=int, default=0, help="--slurm: GPUs per node (default 0)")
+    submit.add_argument("--time", default="04:00:00", help="--slurm: wall-clock limit (default 04:00:00)")
+    submit.add_argument("--setup", default="source .venv/bin/activate", help="--slurm: shell line run first")
+    submit.add_argument("--output", help="--slurm: write the script here instead of printing it")
+    submit.add_argument("command", nargs=argparse.REMAINDER, help="-- then the marlo command, e.g. -- train --scenario grid6")
+    submit.set_defaults(run=_submit)
 
     evaluate = commands.add_parser("eval", help="evaluate one controller over several episodes")
     which = evaluate.add_mutually_exclusive_group(required=True)

@@ -275,8 +275,9 @@ def _init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> Non
     from marlo_rllib.algorithms import gpus_per_learner
 
     resources = config["resources"]
-    if resources["ray_address"]:
-        ray.init(address=resources["ray_address"], log_to_driver=debug)
+    address = resources["ray_address"] or os.environ.get("RAY_ADDRESS")  # a Ray job's driver gets RAY_ADDRESS
+    if address:
+        ray.init(address=address, log_to_driver=debug)
     else:  # a local Ray with at least the CPUs one trial asks for: its actors take turns on the cores
         needed = algorithm_config.algo_class.default_resource_request(algorithm_config).required_resources["CPU"]
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)

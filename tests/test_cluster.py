@@ -1,0 +1,134 @@
+"""`marlo submit` against a real Ray cluster started here on 127.0.0.1 (token authentication on,
+dashboard on loopback, everything in temp dirs); only that cluster's processes are stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from marlo_rllib.controllers.policy import load_controller
+
+from tests.conftest import REPO
+
+TINY = ["--set", "env.episode_seconds=300", "--set", "training.train_batch_size_per_learner=120",
+        "--set", "training.minibatch_size=60", "--set", "training.num_epochs=1",
+        "--set", "model.fcnet_hiddens=[32,32]"]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """(dashboard URL, env with the cluster's HOME and PATH) of a fresh head node."""
+    temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")
+    home = tmp_path_factory.mktemp("home")  # its ~/.ray/auth_token is this cluster's token
+    env = {**os.environ, "HOME": str(home), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    dashboard = free_port()
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
+                    "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+                    "--num-cpus", "5", "--temp-dir", temp, "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True, timeout=180)  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{dashboard}", env
+    finally:
+        for pid in processes_mentioning(temp):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(1)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def submit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def test_submitted_training_succeeds_and_its_checkpoint_loads(cluster, tmp_path):
+    address, env = cluster
+    out = tmp_path / "runs"
+    done = submit("--address", address, "--", "train", "--scenario", "2x2grid", "--algo", "PPO", "--timesteps", "120",
+                  "--out", str(out), "--run-name", "job", *TINY, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    job_id = done.stdout.strip().splitlines()[-1].split(":")[0]
+    assert done.stdout.strip().endswith("SUCCEEDED") and "training PPO (shared policy) on 2x2grid" in done.stdout
+    assert (out / "job" / "best").is_dir()
+    load_controller(out / "job")
+    status = submit("--address", address, "--status", job_id, env=env)
+    assert status.returncode == 0 and status.stdout.strip() == "SUCCEEDED"
+    assert "finished: budget" in submit("--address", address, "--logs", job_id, env=env).stdout
+
+
+def test_wrong_token_is_refused_in_one_line(cluster):
+    address, env = cluster
+    done = submit("--address", address, "--", "train", "--scenario", "2x2grid",
+                  env={**env, "RAY_AUTH_TOKEN": "0" * 32})  # fmt: skip
+    assert done.returncode == 2 and "authentication token" in done.stderr and "Traceback" not in done.stderr
+    assert "0" * 32 not in done.stderr + done.stdout
+
+
+def test_unreachable_address_exits_2_in_bounded_time():
+    start = time.monotonic()
+    done = submit("--address", f"http://127.0.0.1:{free_port()}", "--status", "x", env=dict(os.environ))
+    assert done.returncode == 2 and "cannot reach a Ray dashboard" in done.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_slurm_template_and_its_rendering_pass_bash_n(tmp_path):
+    template = REPO / "experiments" / "cluster" / "slurm_ray.sbatch"
+    assert subprocess.run(["bash", "-n", str(template)]).returncode == 0
+    script = tmp_path / "job.sbatch"
+    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--nodes", "3",
+                           "--gpus-per-node", "2", "--time", "1-02:00:00", "--output", str(script), "--",
+                           "train", "--scenario", "grid6", "--set", "training.lr=1e-4 "],
+                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = script.read_text()
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert re.findall(r"@[A-Z_]+@", text) == ["@NAME@"]  # only the header's mention of the fields
+    for line in ("#SBATCH --nodes=3", "#SBATCH --gres=gpu:2", "#SBATCH --time=1-02:00:00", "--num-gpus=2",
+                 "source .venv/bin/activate", "marlo train --scenario grid6 --set 'training.lr=1e-4 ' --address"):
+        assert line in text, line
+    cpu_only = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--", "train",
+                               "--scenario", "grid6"], cwd=REPO, capture_output=True, text=True).stdout  # fmt: skip
+    assert "--gres" not in cpu_only and "--num-gpus=0" in cpu_only
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--slurm", "--time", "4h", "--", "train"], "--time takes HH:MM:SS"),
+    (["--slurm", "--", "eval"], "--slurm runs `train …`"),
+    (["--status", "x"], "submit needs --address"),
+    (["--address", "http://127.0.0.1:1", "--status", "a", "--logs", "b"], "either a marlo command"),
+])  # fmt: skip
+def test_bad_submit_input_exits_2(args, message):
+    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
