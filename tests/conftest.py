@@ -69,3 +69,25 @@ def assert_finite_episode(run_or_checkpoint: Path, scenario: str) -> dict[str, f
     assert result.metrics["vehicles"] > 0
     assert all(math.isfinite(v) for v in result.metrics.values())
     return result.metrics
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process below pid, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            try:
+                command = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            found.append((child, command))
+            stack.append(child)
+    return found

@@ -18,7 +18,7 @@ import pytest
 
 from marlo_rllib.controllers.policy import load_controller
 
-from tests.conftest import REPO
+from tests.conftest import REPO, descendants
 
 TINY = ["--set", "env.episode_seconds=300", "--set", "training.train_batch_size_per_learner=120",
         "--set", "training.minibatch_size=60", "--set", "training.num_epochs=1",
@@ -31,38 +31,44 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def processes_mentioning(text: str) -> list[int]:
-    found = []
+def stop_cluster(temp: str) -> None:
+    """SIGKILLs every process of the cluster whose temp dir is `temp`: those naming it (gcs, raylet,
+    dashboard, ...) and everything below them (agents, workers, job supervisors)."""
+    roots = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    found.append(int(entry.name))
+                if temp in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    roots.append(int(entry.name))
             except OSError:
                 continue
-    return found
+    victims = {pid for root in roots for pid in [root, *(child for child, _ in descendants(root))]}
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """(dashboard URL, env with the cluster's HOME and PATH) of a fresh head node."""
+    """(dashboard URL, env with the cluster's HOME, token and PATH) of a fresh head node."""
     temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")
     home = tmp_path_factory.mktemp("home")  # its ~/.ray/auth_token is this cluster's token
-    env = {**os.environ, "HOME": str(home), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("RAY_ADDRESS", None)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "HOME": str(home), "PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token"}
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        env.pop(name, None)
+    subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
     dashboard = free_port()
-    subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
-                    "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-                    "--num-cpus", "5", "--temp-dir", temp, "--disable-usage-stats"],
-                   env=env, check=True, capture_output=True, timeout=180)  # fmt: skip
     try:
+        subprocess.run([str(bin_dir / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
+                        "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+                        "--num-cpus", "5", "--temp-dir", temp, "--disable-usage-stats"],
+                       env=env, check=True, capture_output=True, timeout=180)  # fmt: skip
         yield f"http://127.0.0.1:{dashboard}", env
     finally:
-        for pid in processes_mentioning(temp):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_cluster(temp)
         time.sleep(1)
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -89,8 +95,7 @@ def test_submitted_training_succeeds_and_its_checkpoint_loads(cluster, tmp_path)
 
 def test_wrong_token_is_refused_in_one_line(cluster):
     address, env = cluster
-    done = submit("--address", address, "--", "train", "--scenario", "2x2grid",
-                  env={**env, "RAY_AUTH_TOKEN": "0" * 32})  # fmt: skip
+    done = submit("--address", address, "--status", "any", env={**env, "RAY_AUTH_TOKEN": "0" * 32})
     assert done.returncode == 2 and "authentication token" in done.stderr and "Traceback" not in done.stderr
     assert "0" * 32 not in done.stderr + done.stdout
 

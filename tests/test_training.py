@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO, assert_finite_episode, marlo, progress
+from tests.conftest import REPO, assert_finite_episode, descendants, marlo, progress
 
 TINY = [
     "--set", "env.episode_seconds=300",
@@ -45,28 +45,6 @@ def wait_for_rows(run_dir: Path, rows: int, process: subprocess.Popen, log: Path
         assert process.poll() is None, f"training ended early:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no training progress in time"
         time.sleep(1)
-
-
-def descendants(pid: int) -> list[tuple[int, str]]:
-    """(pid, command line) of every process below pid, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            try:
-                command = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            found.append((child, command))
-            stack.append(child)
-    return found
 
 
 @pytest.fixture(scope="module")
