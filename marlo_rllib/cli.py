@@ -15,6 +15,8 @@ import yaml
 from marlo_rllib.algorithms import POLICY_LAYOUTS
 from marlo_rllib.errors import UserError
 
+SCHEDULERS = ("asha", "pbt", "none")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit status 2 (argparse prints the whole usage)."""
@@ -204,8 +206,27 @@ def _benchmark(args: argparse.Namespace) -> None:
     print(f"wrote {out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
 
 
-def _train(args: argparse.Namespace) -> int:
+def _composed(args: argparse.Namespace) -> dict:
+    """The resolved experiment of a train or tune command line: defaults < preset < --config < flags and --set."""
     from marlo_rllib.config import compose, deep_merge, parse_set, read_experiment
+
+    overrides = parse_set(args.set or [])
+    flags = {
+        "scenario": args.scenario, "algorithm": args.algo, "policy": args.policy, "seed": args.seed,
+        "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners,
+                      "num_learners": args.num_learners, "num_gpus_per_learner": args.num_gpus_per_learner,
+                      "ray_address": args.address},
+        "stop": {"timesteps": args.timesteps, "minutes": args.minutes},
+        "checkpoint": {"every": args.checkpoint_every},
+    }  # fmt: skip
+    flags = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
+             for k, v in flags.items()}  # fmt: skip
+    flags = {k: v for k, v in flags.items() if v not in (None, {})}
+    experiment = read_experiment(args.config) if args.config else {}
+    return compose(experiment, deep_merge(overrides, flags))
+
+
+def _train(args: argparse.Namespace) -> int:
     from marlo_rllib.training.runner import load_run, prepare_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
@@ -228,20 +249,7 @@ def _train(args: argparse.Namespace) -> int:
         restore, weights = run_dir / state["latest_checkpoint"], None
         print(f"resuming {run_dir} from {state['latest_checkpoint']} at {state['timesteps']} env steps")
     else:
-        overrides = parse_set(args.set or [])
-        flags = {
-            "scenario": args.scenario, "algorithm": args.algo, "policy": args.policy, "seed": args.seed,
-            "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners,
-                          "num_learners": args.num_learners, "num_gpus_per_learner": args.num_gpus_per_learner,
-                          "ray_address": args.address},
-            "stop": {"timesteps": args.timesteps, "minutes": args.minutes},
-            "checkpoint": {"every": args.checkpoint_every},
-        }  # fmt: skip
-        flags = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
-                 for k, v in flags.items()}  # fmt: skip
-        flags = {k: v for k, v in flags.items() if v not in (None, {})}
-        experiment = read_experiment(args.config) if args.config else {}
-        config = compose(experiment, deep_merge(overrides, flags))
+        config = _composed(args)
         restore = None
         run_dir, weights = prepare_run(config, _writable_dir(Path(args.out)), args.run_name, command, args.resume_from)
         print(f"training {config['algorithm']} ({config['policy']} policy) on {config['scenario']}: {run_dir}")
@@ -255,6 +263,36 @@ def _train(args: argparse.Namespace) -> int:
         print(f"marlo: training failed: {state.get('error')}", file=sys.stderr)
         return 1
     return 130 if state["status"] == "interrupted" else 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from marlo_rllib.config import parse_set, read_experiment
+    from marlo_rllib.training.runner import prepare_run
+    from marlo_rllib.training.search import read_search
+    from marlo_rllib.training.tuning import check_space, tune_search
+
+    if args.num_samples < 1:
+        raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise UserError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
+    config = _composed(args)
+    space = read_search(args.search)
+    check_space(space, read_experiment(args.config) if args.config else {}, parse_set(args.set or []) | {
+        "scenario": config["scenario"], "algorithm": config["algorithm"], "policy": config["policy"]})
+    command = "marlo " + " ".join(sys.argv[1:])
+    name = args.run_name or f"tune_{config['algorithm']}_{config['scenario']}_{time.strftime('%Y%m%d-%H%M%S')}"
+    search_dir, _ = prepare_run(config, _writable_dir(Path(args.out)), name, command)
+    print(f"searching {', '.join(space)} for {config['algorithm']} on {config['scenario']}: {search_dir}")
+    rows = tune_search(search_dir, config, space, num_samples=args.num_samples, scheduler=args.scheduler,
+                       max_concurrent=args.max_concurrent, debug=args.debug)  # fmt: skip
+    searched = list(rows[0])[9:]
+    for row in rows:
+        values = ", ".join(f"{key}={row[key]:.4g}" if isinstance(row[key], float) else f"{key}={row[key]}" for key in searched)
+        print(f"{row['trial']}: {row['status']}, {row['metric']} score {row['score']:.2f} after {row['timesteps']} env steps; {values}")
+    best = rows[0]
+    print(f"best: {best['trial']} (score {best['score']:.2f}), checkpoint {best['checkpoint']}")
+    print(f"summary: {search_dir / 'summary.csv'}; repeat the best with: marlo train --config {search_dir / 'best_config.yaml'}")
+    return 0
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -325,27 +363,34 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("algos", help="the algorithms, what each can do, and their CPU/GPU presets").set_defaults(run=_algos)
 
     train = commands.add_parser("train", help="train a policy with RLlib under Ray Tune")
-    train.add_argument("--scenario", help="catalog name or path of a scenario YAML")
-    train.add_argument("--algo", help="algorithm name (default PPO)")
-    train.add_argument("--policy", choices=POLICY_LAYOUTS,
-                       help="shared: one module for all junctions; independent: one each; "
-                            "central: shared actor, centralized critic")  # fmt: skip
-    train.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
-    train.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
-    train.add_argument("--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)")
-    train.add_argument("--num-gpus-per-learner", type=float, help="GPUs per learner (default 1 with --gpu)")
-    train.add_argument("--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting one")
-    train.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")
-    train.add_argument("--minutes", type=float, help="wall-clock budget")
-    train.add_argument("--config", help="experiment YAML (see experiments/)")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting, e.g. training.lr=1e-4")
-    train.add_argument("--checkpoint-every", type=int, help="env steps between periodic checkpoints (default 50000)")
-    train.add_argument("--seed", type=int, help="seeds torch and the SUMO demand of training")
-    train.add_argument("--out", default="checkpoints", help="parent folder of the run directory")
-    train.add_argument("--run-name", help="run directory name (default <algo>_<scenario>_<timestamp>)")
+    tune = commands.add_parser("tune", help="search RLlib training parameters with Ray Tune")
+    for run_parser in (train, tune):
+        run_parser.add_argument("--scenario", help="catalog name or path of a scenario YAML")
+        run_parser.add_argument("--algo", help="algorithm name (default PPO)")
+        run_parser.add_argument("--policy", choices=POLICY_LAYOUTS,
+                            help="shared: one module for all junctions; independent: one each; "
+                                 "central: shared actor, centralized critic")  # fmt: skip
+        run_parser.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
+        run_parser.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
+        run_parser.add_argument("--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)")
+        run_parser.add_argument("--num-gpus-per-learner", type=float, help="GPUs per learner (default 1 with --gpu)")
+        run_parser.add_argument("--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting one")
+        run_parser.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")
+        run_parser.add_argument("--minutes", type=float, help="wall-clock budget")
+        run_parser.add_argument("--config", help="experiment YAML (see experiments/)")
+        run_parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting, e.g. training.lr=1e-4")
+        run_parser.add_argument("--checkpoint-every", type=int, help="env steps between periodic checkpoints (default 50000)")
+        run_parser.add_argument("--seed", type=int, help="seeds torch and the SUMO demand of training")
+        run_parser.add_argument("--out", default="checkpoints", help="parent folder of the run directory")
+        run_parser.add_argument("--run-name", help="run directory name (default <algo>_<scenario>_<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")
     train.add_argument("--resume-from", metavar="CHECKPOINT", help="start a new run from an old run's weights")
     train.set_defaults(run=_train)
+    tune.add_argument("--search", required=True, help="search-space YAML (see experiments/search/)")
+    tune.add_argument("--num-samples", type=int, default=4, help="trials to sample (each grid point counts once per sample)")
+    tune.add_argument("--scheduler", choices=SCHEDULERS, default="asha", help="trial scheduler (default asha)")
+    tune.add_argument("--max-concurrent", type=int, help="trials at once (default: as many as the cluster fits)")
+    tune.set_defaults(run=_tune)
 
     submit = commands.add_parser("submit", help="run a marlo command as a job on a Ray cluster (Ray's Jobs SDK)")
     submit.add_argument("--address", help="the cluster's dashboard, e.g. http://HOST:8265")

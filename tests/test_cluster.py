@@ -52,7 +52,7 @@ def stop_cluster(temp: str) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """(dashboard URL, env with the cluster's HOME, token and PATH) of a fresh head node."""
+    """(dashboard URL, GCS address, env with the cluster's HOME, token and PATH) of a fresh head node."""
     temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")
     home = tmp_path_factory.mktemp("home")  # its ~/.ray/auth_token is this cluster's token
     bin_dir = Path(sys.executable).parent
@@ -60,13 +60,13 @@ def cluster(tmp_path_factory):
     for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         env.pop(name, None)
     subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
-    dashboard = free_port()
+    dashboard, gcs = free_port(), free_port()
     try:
         subprocess.run([str(bin_dir / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
-                        "--port", str(free_port()), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+                        "--port", str(gcs), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
                         "--num-cpus", "5", "--temp-dir", temp, "--disable-usage-stats"],
                        env=env, check=True, capture_output=True, timeout=180)  # fmt: skip
-        yield f"http://127.0.0.1:{dashboard}", env
+        yield f"http://127.0.0.1:{dashboard}", f"127.0.0.1:{gcs}", env
     finally:
         stop_cluster(temp)
         time.sleep(1)
@@ -79,7 +79,7 @@ def submit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_submitted_training_succeeds_and_its_checkpoint_loads(cluster, tmp_path):
-    address, env = cluster
+    address, _, env = cluster
     out = tmp_path / "runs"
     done = submit("--address", address, "--", "train", "--scenario", "2x2grid", "--algo", "PPO", "--timesteps", "120",
                   "--out", str(out), "--run-name", "job", *TINY, env=env)  # fmt: skip
@@ -94,10 +94,20 @@ def test_submitted_training_succeeds_and_its_checkpoint_loads(cluster, tmp_path)
 
 
 def test_wrong_token_is_refused_in_one_line(cluster):
-    address, env = cluster
+    address, _, env = cluster
     done = submit("--address", address, "--status", "any", env={**env, "RAY_AUTH_TOKEN": "0" * 32})
     assert done.returncode == 2 and "authentication token" in done.stderr and "Traceback" not in done.stderr
     assert "0" * 32 not in done.stderr + done.stdout
+
+
+def test_search_that_cannot_fit_one_trial_exits_2(cluster, tmp_path):
+    _, gcs, env = cluster
+    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "tune", "--scenario", "2x2grid", "--address", gcs,
+                           "--search", str(REPO / "experiments" / "search" / "ppo.yaml"), "--num-env-runners", "8",
+                           "--out", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.startswith("marlo")]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert "one trial needs 11 CPU, the cluster has 5" in lines[0]
 
 
 def test_unreachable_address_exits_2_in_bounded_time():

@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -196,14 +196,17 @@ def _number(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _make_recorder(run_dir: Path, config: dict[str, Any], stopper: BandStopper, state: dict[str, Any]) -> Any:
+def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Callable[[Any], tuple[Path, dict, float]],
+                  quiet: bool = False) -> Any:  # fmt: skip
+    """A Tune callback that keeps a marlo run directory per trial: progress.csv, state.json, the best
+    pointer, and Tune's checkpoint decisions. record_of(trial) -> (run_dir, state, seconds before)."""
     from ray import tune
 
     metric, every = config["stop"]["metric"], config["checkpoint"]["every"]
-    time_offset = state["time_s"]
 
     class RunRecorder(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
+            run_dir, state, time_offset = record_of(trial)
             score = evaluation_score(result, metric)
             best = state.get("best")
             steps = int(result.get("num_env_steps_sampled_lifetime", 0))
@@ -238,12 +241,15 @@ def _make_recorder(run_dir: Path, config: dict[str, Any], stopper: BandStopper, 
                 writer.writerow({k: _number(row.get(k)) for k in PROGRESS_COLUMNS})
             state.update(timesteps=steps, iteration=row["iteration"], time_s=round(elapsed, 1))
             _save_state(run_dir, state)
+            if quiet:
+                return
             print(f"iter {row['iteration']:>4}  steps {steps:>9}  {elapsed:7.0f} s  "
                   f"return {_fmt(runners.get('episode_return_mean'))}  delay {_fmt(runners.get('delay'))}  "
                   f"eval return {_fmt(evaluation.get('episode_return_mean'))}  eval delay {_fmt(evaluation.get('delay'))}",
                   flush=True)  # fmt: skip
 
         def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+            run_dir, state, _ = record_of(trial)
             path = Path(checkpoint.path)
             result = trial.last_result
             score = result.get("marlo", {}).get("score", -math.inf)
@@ -302,6 +308,15 @@ def _callbacks_class(restore: Path | None, weights: Path | None) -> type:
     return type("MarloCallbacks", (TrafficMetricsCallback,), {"on_algorithm_init": on_algorithm_init})
 
 
+def make_stopper(config: dict[str, Any], initial: BandState | None = None) -> BandStopper:
+    stop = config["stop"]
+    return BandStopper(
+        metric=stop["metric"], timesteps=stop["timesteps"], minutes=stop["minutes"],
+        min_timesteps=stop["min_timesteps"], window=stop["window"], band=stop["band"], patience=stop["patience"],
+        target=stop["target"], streak=stop["streak"], initial=initial,
+    )  # fmt: skip
+
+
 def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None, weights: Path | None = None,
           debug: bool = False) -> dict[str, Any]:  # fmt: skip
     """Runs (or continues) training in run_dir until the stopper ends it. Returns state.json's content.
@@ -317,15 +332,9 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     state = json.loads((run_dir / "state.json").read_text())
     run_metadata = json.loads((run_dir / "metadata.json").read_text())
     env_config, agents = run_metadata["env_config"], list(run_metadata["spaces"])
-    stop = config["stop"]
     previous_best = state.get("band")
-    stopper = BandStopper(
-        metric=stop["metric"], timesteps=stop["timesteps"], minutes=stop["minutes"],
-        min_timesteps=stop["min_timesteps"], window=stop["window"], band=stop["band"], patience=stop["patience"],
-        target=stop["target"], streak=stop["streak"],
-        initial=BandState(**previous_best) if previous_best else None,
-    )  # fmt: skip
-    segment = state["segments"]
+    stopper = make_stopper(config, BandState(**previous_best) if previous_best else None)
+    segment, time_offset = state["segments"], state["time_s"]
     state.update(status="running", segments=segment + 1)
     _save_state(run_dir, state)
 
@@ -357,7 +366,7 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
                     checkpoint_at_end=True,
                 ),
                 failure_config=tune.FailureConfig(max_failures=1),
-                callbacks=[_make_recorder(run_dir, config, stopper, state)],
+                callbacks=[make_recorder(config, stopper, lambda trial: (run_dir, state, time_offset))],
                 verbose=0,
             ),
         )
