@@ -117,14 +117,19 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return update
 
 
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The YAML document at path; an unreadable or malformed file is a user error naming `what`."""
+    try:
+        return load_yaml(path.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
 def read_experiment(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        data = load_yaml(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read experiment {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"experiment {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml_file(path, "experiment")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -12,7 +12,7 @@ import torch
 
 from marlo_rllib.controllers.policy import load_controller
 
-from tests.conftest import assert_finite_episode, marlo, masked_random_actions, progress, run_cli
+from tests.conftest import assert_finite_episode, marlo, progress, run_cli
 
 SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,32]"]
 # Sizes that make one iteration take seconds; rollout fragments are 64 env steps for APPO/IMPALA/SAC.

@@ -147,3 +147,19 @@ def test_bad_submit_input_exits_2(args, message):
     done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_running_job_can_be_stopped(cluster, tmp_path):
+    address, _, env = cluster
+    done = submit("--address", address, "--no-follow", "--", "train", "--scenario", "2x2grid", "--timesteps", "1000000",
+                  "--out", str(tmp_path), *TINY, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    job_id = done.stdout.strip().splitlines()[-1].split(":")[0]
+    stopped = submit("--address", address, "--stop", job_id, env=env)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == f"{job_id}: stopping"
+    deadline = time.monotonic() + 120
+    status = ""
+    while time.monotonic() < deadline and status != "STOPPED":
+        status = submit("--address", address, "--status", job_id, env=env).stdout.strip()
+        time.sleep(2)
+    assert status == "STOPPED"

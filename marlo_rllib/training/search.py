@@ -12,9 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from marlo_rllib.config import load_yaml
+from marlo_rllib.config import read_yaml_file
 from marlo_rllib.errors import UserError
 
 KINDS = ("uniform", "loguniform", "choice", "grid")
@@ -23,12 +21,7 @@ KINDS = ("uniform", "loguniform", "choice", "grid")
 def read_search(path: str | Path) -> dict[str, tuple[str, list[Any]]]:
     """{dotted key: (kind, values)}, checked: one known kind per key, bounds as numbers."""
     path = Path(path)
-    try:
-        data = load_yaml(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read search space {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"search space {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml_file(path, "search space")
     if not isinstance(data, dict) or not data:
         raise UserError(f"search space {path} must map settings to distributions, e.g. training.lr: {{loguniform: [1e-5, 1e-3]}}")
     space = {}
