@@ -18,8 +18,7 @@ BUFFER = "marlo_rllib.algorithms.replay.EpsilonPrioritizedEpisodeReplayBuffer"
 
 
 def _buffer(capacity: int) -> dict[str, Any]:
-    return {"type": BUFFER, "capacity": capacity,
-            "alpha": 0.6, "beta": 0.4, "priority_epsilon": 1e-6}  # fmt: skip
+    return {"type": BUFFER, "capacity": capacity, "alpha": 0.6, "beta": 0.4, "priority_epsilon": 1e-6}
 
 
 # Sizes: replay capacity in env steps; train batch in transitions per module; epsilon in env steps

@@ -11,6 +11,7 @@ from ray.rllib.utils.replay_buffers.multi_agent_prioritized_episode_buffer impor
     MultiAgentPrioritizedEpisodeReplayBuffer,
 )
 
+
 class EpsilonPrioritizedEpisodeReplayBuffer(MultiAgentPrioritizedEpisodeReplayBuffer):
     def __init__(self, *args: Any, priority_epsilon: float = 1e-6, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -47,6 +47,14 @@ class MaskedObservations:
         observations = batch[Columns.OBS]
         return {**batch, Columns.OBS: observations["observations"]}, observations["action_mask"]
 
+    def masked_call(self, forward: Any, batch: dict[str, Any], key: str = Columns.ACTION_DIST_INPUTS,
+                    **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+        """forward() on the inner observations, with the logits under `key` masked."""
+        inner, mask = self.unmask(batch)
+        outputs = forward(inner, **kwargs)
+        outputs[key] = mask_logits(outputs[key], mask)
+        return outputs
+
 
 def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask > 0, logits, torch.full_like(logits, FLOAT_MIN))
@@ -54,16 +62,10 @@ def mask_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 class MaskedPPOTorchRLModule(MaskedObservations, DefaultPPOTorchRLModule):
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        inner, mask = self.unmask(batch)
-        outputs = super()._forward(inner, **kwargs)
-        outputs[Columns.ACTION_DIST_INPUTS] = mask_logits(outputs[Columns.ACTION_DIST_INPUTS], mask)
-        return outputs
+        return self.masked_call(super()._forward, batch, **kwargs)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        inner, mask = self.unmask(batch)
-        outputs = super()._forward_train(inner, **kwargs)
-        outputs[Columns.ACTION_DIST_INPUTS] = mask_logits(outputs[Columns.ACTION_DIST_INPUTS], mask)
-        return outputs
+        return self.masked_call(super()._forward_train, batch, **kwargs)
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> Any:
         if embeddings is None and isinstance(batch[Columns.OBS], dict):
@@ -73,10 +75,7 @@ class MaskedPPOTorchRLModule(MaskedObservations, DefaultPPOTorchRLModule):
 
 class MaskedAPPOTorchRLModule(MaskedPPOTorchRLModule, DefaultAPPOTorchRLModule):
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
-        inner, mask = self.unmask(batch)
-        outputs = super().forward_target(inner)
-        outputs[TARGET_NETWORK_ACTION_DIST_INPUTS] = mask_logits(outputs[TARGET_NETWORK_ACTION_DIST_INPUTS], mask)
-        return outputs
+        return self.masked_call(super().forward_target, batch, key=TARGET_NETWORK_ACTION_DIST_INPUTS)
 
 
 class MaskedDQNTorchRLModule(MaskedObservations, DefaultDQNTorchRLModule):
@@ -97,10 +96,7 @@ class MaskedDQNTorchRLModule(MaskedObservations, DefaultDQNTorchRLModule):
 
 class MaskedSACTorchRLModule(MaskedObservations, DefaultSACTorchRLModule):
     def _forward_inference(self, batch: dict[str, Any]) -> dict[str, Any]:
-        inner, mask = self.unmask(batch)
-        outputs = super()._forward_inference(inner)
-        outputs[Columns.ACTION_DIST_INPUTS] = mask_logits(outputs[Columns.ACTION_DIST_INPUTS], mask)
-        return outputs
+        return self.masked_call(super()._forward_inference, batch)
 
     def _forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self._forward_inference(batch)

@@ -110,11 +110,16 @@ def write_run_files(run_dir: Path, config: dict[str, Any], env_config: dict[str,
         f"Continue:   marlo train --resume {run_dir}\n"
         f"Evaluate:   marlo eval --checkpoint {run_dir} --scenario {config['scenario']} --out {run_dir}/eval\n"
     )
-    _save_state(run_dir, {"status": "starting", "segments": 0, "latest_checkpoint": None, "best": None,
-                          "timesteps": 0, "iteration": 0, "time_s": 0.0, "checkpointed_at": 0})  # fmt: skip
+    save_state(run_dir, new_state())
 
 
-def _save_state(run_dir: Path, state: dict[str, Any]) -> None:
+def new_state(**changes: Any) -> dict[str, Any]:
+    """state.json of a run that has not trained yet."""
+    return {"status": "starting", "segments": 0, "latest_checkpoint": None, "best": None, "timesteps": 0,
+            "iteration": 0, "time_s": 0.0, "checkpointed_at": 0, **changes}  # fmt: skip
+
+
+def save_state(run_dir: Path, state: dict[str, Any]) -> None:
     temporary = run_dir / "state.json.tmp"
     temporary.write_text(json.dumps(state, indent=2) + "\n")
     temporary.replace(run_dir / "state.json")
@@ -173,10 +178,10 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
             if (SHARED_MODULE in modules.keys()) != (config["policy"] != "independent"):
                 raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config['policy']!r}")
-            if SHARED_MODULE in modules.keys() and type(modules[SHARED_MODULE]) is not shared_module_class(config):
-                raise UserError(f"--resume-from {weights}: its module is a {type(modules[SHARED_MODULE]).__name__}, "
-                                f"{config['algorithm']} --policy {config['policy']} trains a "
-                                f"{shared_module_class(config).__name__}")  # fmt: skip
+            found = type(modules[SHARED_MODULE]) if SHARED_MODULE in modules.keys() else None
+            if found is not None and found is not shared_module_class(config):
+                raise UserError(f"--resume-from {weights}: its module is a {found.__name__}, {config['algorithm']} "
+                                f"--policy {config['policy']} trains a {shared_module_class(config).__name__}")  # fmt: skip
             PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
     finally:
         env.close()
@@ -240,7 +245,7 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
                     writer.writeheader()
                 writer.writerow({k: _number(row.get(k)) for k in PROGRESS_COLUMNS})
             state.update(timesteps=steps, iteration=row["iteration"], time_s=round(elapsed, 1))
-            _save_state(run_dir, state)
+            save_state(run_dir, state)
             if quiet:
                 return
             print(f"iter {row['iteration']:>4}  steps {steps:>9}  {elapsed:7.0f} s  "
@@ -263,7 +268,7 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
                 if link.is_symlink() or link.exists():
                     link.unlink()
                 link.symlink_to(state["latest_checkpoint"], target_is_directory=True)
-            _save_state(run_dir, state)
+            save_state(run_dir, state)
 
     return RunRecorder()
 
@@ -275,7 +280,7 @@ def _fmt(value: Any) -> str:
 # ---- running ---------------------------------------------------------------------------------
 
 
-def _init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
+def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
     import ray
 
     from marlo_rllib.algorithms import gpus_per_learner
@@ -295,7 +300,7 @@ def _init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> Non
         raise UserError(f"the learners ask for {wanted:g} GPUs, Ray sees {seen:g}; lower --num-learners or --num-gpus-per-learner")
 
 
-def _callbacks_class(restore: Path | None, weights: Path | None) -> type:
+def callbacks_class(restore: Path | None, weights: Path | None) -> type:
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
 
     def on_algorithm_init(self, *, algorithm, **kwargs):
@@ -306,6 +311,14 @@ def _callbacks_class(restore: Path | None, weights: Path | None) -> type:
                                         component="learner_group/learner/rl_module")  # fmt: skip
 
     return type("MarloCallbacks", (TrafficMetricsCallback,), {"on_algorithm_init": on_algorithm_init})
+
+
+def checkpoint_config(config: dict[str, Any]) -> Any:
+    """Tune keeps the `num_to_keep` best checkpoints by the recorder's score, and one at the end."""
+    from ray import tune
+
+    return tune.CheckpointConfig(num_to_keep=config["checkpoint"]["num_to_keep"], checkpoint_score_attribute="marlo/score",
+                                 checkpoint_score_order="max", checkpoint_at_end=True)  # fmt: skip
 
 
 def make_stopper(config: dict[str, Any], initial: BandState | None = None) -> BandStopper:
@@ -336,7 +349,7 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     stopper = make_stopper(config, BandState(**previous_best) if previous_best else None)
     segment, time_offset = state["segments"], state["time_s"]
     state.update(status="running", segments=segment + 1)
-    _save_state(run_dir, state)
+    save_state(run_dir, state)
 
     def on_sigint(signum, frame):
         if stopper.interrupted:
@@ -349,9 +362,9 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     previous_handler = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
-        algorithm_config = build_config(config, env_config, agents, _callbacks_class(restore, weights),
+        algorithm_config = build_config(config, env_config, agents, callbacks_class(restore, weights),
                                         state_dim=run_metadata.get("state_dim"))  # fmt: skip
-        _init_ray(config, algorithm_config, debug)
+        init_ray(config, algorithm_config, debug)
         tuner = tune.Tuner(
             algorithm_config.algo_class,
             param_space=algorithm_config,
@@ -359,12 +372,7 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
                 name=f"tune_{segment}",
                 storage_path=str(run_dir.resolve()),
                 stop=stopper,
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=config["checkpoint"]["num_to_keep"],
-                    checkpoint_score_attribute="marlo/score",
-                    checkpoint_score_order="max",
-                    checkpoint_at_end=True,
-                ),
+                checkpoint_config=checkpoint_config(config),
                 failure_config=tune.FailureConfig(max_failures=1),
                 callbacks=[make_recorder(config, stopper, lambda trial: (run_dir, state, time_offset))],
                 verbose=0,
@@ -383,5 +391,5 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     else:
         state["status"] = "interrupted" if stopper.interrupted else "finished"
         state["stop_reason"] = band.reason if band else None
-    _save_state(run_dir, state)
+    save_state(run_dir, state)
     return state

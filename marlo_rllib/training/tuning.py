@@ -19,7 +19,9 @@ import yaml
 
 from marlo_rllib.config import compose, deep_merge
 from marlo_rllib.errors import UserError
-from marlo_rllib.training.runner import _callbacks_class, _save_state, make_recorder, make_stopper
+from marlo_rllib.training.runner import (
+    callbacks_class, checkpoint_config, init_ray, make_recorder, make_stopper, new_state, save_state,
+)
 from marlo_rllib.training.search import nested, tune_domain
 
 
@@ -58,11 +60,10 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
     from ray import tune
 
     from marlo_rllib.algorithms import build_config
-    from marlo_rllib.training.runner import _init_ray
 
     metadata = json.loads((search_dir / "metadata.json").read_text())
     def rllib_config(settings: dict[str, Any]) -> Any:
-        return build_config(settings, metadata["env_config"], list(metadata["spaces"]), _callbacks_class(None, None),
+        return build_config(settings, metadata["env_config"], list(metadata["spaces"]), callbacks_class(None, None),
                             state_dim=metadata.get("state_dim"))  # fmt: skip
 
     base = rllib_config(config)  # RLlib validates only concrete values: resources come from the base config
@@ -80,14 +81,13 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
             sampled = {key: trial.config.get(name, trial.config.get(name.rstrip("_"))) for key, name in names.items()}
             (run_dir / "config.yaml").write_text(yaml.safe_dump(deep_merge(config, nested(sampled)), sort_keys=False))
             shutil.copy(search_dir / "metadata.json", run_dir / "metadata.json")
-            state = {"status": "running", "segments": 1, "latest_checkpoint": None, "best": None, "timesteps": 0,
-                     "iteration": 0, "time_s": 0.0, "checkpointed_at": 0, "sampled": sampled}  # fmt: skip
-            _save_state(run_dir, state)
+            state = new_state(status="running", segments=1, sampled=sampled)
+            save_state(run_dir, state)
             records[trial.trial_id] = (run_dir, state, 0.0)
         return records[trial.trial_id]
 
     try:
-        _init_ray(config, base, debug)
+        init_ray(config, base, debug)
         per_trial = base.algo_class.default_resource_request(base).required_resources
         available = ray.cluster_resources()
         for resource, amount in per_trial.items():
@@ -105,9 +105,7 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
                                         scheduler=_scheduler(scheduler, metric, mode, space)),  # fmt: skip
             run_config=tune.RunConfig(
                 name="trials", storage_path=str(search_dir), stop=stopper, verbose=0,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=config["checkpoint"]["num_to_keep"],
-                                                        checkpoint_score_attribute="marlo/score",
-                                                        checkpoint_score_order="max", checkpoint_at_end=True),  # fmt: skip
+                checkpoint_config=checkpoint_config(config),
                 callbacks=[make_recorder(config, stopper, record_of, quiet=True)],
             ),
         )
@@ -121,7 +119,7 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
             continue
         run_dir, state, _ = records[trial_id]
         state["status"] = "failed" if result.error else "finished"
-        _save_state(run_dir, state)
+        save_state(run_dir, state)
         best = state.get("best") or {}
         rows.append({"trial": run_dir.name, "status": state["status"], "score": best.get("score", -math.inf),
                      "metric": config["stop"]["metric"], "iterations": state["iteration"], "timesteps": state["timesteps"],
