@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -182,6 +181,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> None:
+    from marlo_rllib.controllers.baselines import controller_label
     from marlo_rllib.evaluation import run_episodes
     from marlo_rllib.evaluation.report import markdown_table, plot_bars, plot_queue_heatmap, write_comparison, write_episodes
 
@@ -197,13 +197,28 @@ def _benchmark(args: argparse.Namespace) -> None:
     plot_bars(out / "bars.png", aggregates, f"{spec.name}, {len(context['seeds'])} paired seeds")
     for controller in controllers:
         first = next(r for r in results if r.controller == controller)
-        label = re.sub(r"[^A-Za-z0-9_.-]+", "_", controller.removeprefix("ckpt:").rstrip("/").split("/")[-1]
-                       if controller.startswith("ckpt:") else controller)  # fmt: skip
-        plot_queue_heatmap(out / f"heatmap_{label}.png", first, context["timing"]["delta_time"],
+        plot_queue_heatmap(out / f"heatmap_{controller_label(controller)}.png", first, context["timing"]["delta_time"],
                            f"{spec.name}, {controller}")  # fmt: skip
     print(f"{spec.name}: seeds {context['seeds']}, mean ± 95% CI, {context['wall_seconds']} s")
     print(markdown_table(aggregates))
     print(f"wrote {out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
+
+
+def _collect(args: argparse.Namespace) -> None:
+    from marlo_rllib.offline.collect import collect
+
+    behaviours = [name.strip() for name in args.policy.split(",") if name.strip()]
+    out = Path(args.out)
+    info = collect(args.scenario, behaviours, args.episodes, out, epsilon=args.epsilon, seed=args.seed, gamma=args.gamma,
+                   episode_seconds=args.seconds, demand_scale=args.demand_scale, workers=args.workers,
+                   npz=args.format == "npz")  # fmt: skip
+    print(f"{info['scenario']}: {info['episodes']} episodes, {info['rows']} transitions "
+          f"({len(info['spaces']['agents'])} junctions x {info['steps_per_episode']} steps per episode) "
+          f"in {info['wall_seconds']} s")  # fmt: skip
+    for behaviour in info["behaviours"]:
+        print(f"  {behaviour['name']:<24} delay {behaviour['mean_delay']:8.2f} s  mean reward {behaviour['mean_reward']:8.3f}")
+    print(f"  {'all (the dataset)':<24} delay {info['behaviour_mean_delay']:8.2f} s  mean reward {info['mean_reward']:8.3f}")
+    print(f"wrote {out / 'dataset.json'} and {out / 'data'}/*.parquet" + (f", {out / 'dataset.npz'}" if args.format == "npz" else ""))
 
 
 def _composed(args: argparse.Namespace) -> dict:
@@ -407,6 +422,22 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--output", help="--slurm: write the script here instead of printing it")
     submit.add_argument("command", nargs=argparse.REMAINDER, help="-- then the marlo command, e.g. -- train --scenario grid6")
     submit.set_defaults(run=_submit)
+
+    collect = commands.add_parser("collect", help="record an offline dataset from behaviour controllers on SUMO")
+    collect.add_argument("--scenario", required=True, help="catalog name or path of a scenario YAML")
+    collect.add_argument("--policy", required=True,
+                         help="behaviours, comma-separated: random, fixed, actuated, max_pressure, greedy, ckpt:PATH")  # fmt: skip
+    collect.add_argument("--episodes", type=int, default=10, help="episodes per behaviour (default 10)")
+    collect.add_argument("--epsilon", type=float, default=0.0, help="chance that a junction's action is a random green")
+    collect.add_argument("--out", required=True, help="dataset folder, e.g. datasets/grid4x4_mp")
+    collect.add_argument("--seed", type=int, default=50_000, help="first SUMO seed; episode i uses seed + i (default 50000)")
+    collect.add_argument("--gamma", type=float, default=0.99, help="discount of the recorded returns-to-go (default 0.99)")
+    collect.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
+    collect.add_argument("--demand-scale", type=float, default=1.0, help="SUMO's --scale on the scenario's demand")
+    collect.add_argument("--workers", type=int, default=None, help="parallel episodes (default: one per CPU)")
+    collect.add_argument("--format", choices=("parquet", "npz"), default="parquet",
+                         help="npz: also write dataset.npz (observations, actions, rewards, next_observations, dones)")  # fmt: skip
+    collect.set_defaults(run=_collect)
 
     evaluate = commands.add_parser("eval", help="evaluate one controller over several episodes")
     which = evaluate.add_mutually_exclusive_group(required=True)

@@ -11,6 +11,7 @@ The env itself enforces yellow, min-green and max-green for every controller.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -129,3 +130,10 @@ def make_controller(name: str) -> Controller:
     if name not in BASELINES:
         raise UserError(f"unknown controller {name!r}; valid: {', '.join(BASELINES)}, ckpt:PATH")
     return BASELINES[name]()
+
+
+def controller_label(name: str) -> str:
+    """A file-name-safe controller name: ckpt:checkpoints/PPO_grid4x4 -> PPO_grid4x4."""
+    if name.startswith("ckpt:"):
+        name = name.removeprefix("ckpt:").rstrip("/").split("/")[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

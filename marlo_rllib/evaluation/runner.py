@@ -10,6 +10,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,9 @@ class EpisodeTask:
     controller: str
     seed: int
     env_options: dict[str, Any] = field(default_factory=dict)
+    epsilon: float = 0.0  # chance that a junction's action is replaced by a random real green
+    record_to: str | None = None  # a Parquet file for the episode's transitions (marlo collect)
+    gamma: float = 0.99  # discount of the recorded returns-to-go
 
 
 @dataclass
@@ -39,24 +43,35 @@ class EpisodeResult:
     metrics: dict[str, float]
     agents: list[str]
     queue_trace: np.ndarray  # (decisions, agents): halting vehicles on each junction's incoming lanes
+    rows: int = 0  # transitions recorded
 
 
 def run_episode(task: EpisodeTask) -> EpisodeResult:
     from marlo_rllib.controllers import make_controller
     from marlo_rllib.env import TrafficSignalEnv
+    from marlo_rllib.offline.dataset import TransitionRecorder, epsilon_mix
 
     controller = make_controller(task.controller)
     # A trained policy's own settings (observation, decision timing) win over the comparison's.
     env = TrafficSignalEnv(task.scenario, seed=task.seed, **{**task.env_options, **controller.env_options})
+    rng = np.random.default_rng([task.seed, 1])  # not the stream RandomGreens draws from
+    recorder = TransitionRecorder(env, f"{task.controller}@{task.seed}", task.controller, task.gamma) if task.record_to else None
     try:
         observations, infos = env.reset(seed=task.seed)
         controller.reset(env, seed=task.seed)
         trace = []
         while env.agents:
-            observations, _, _, _, infos = env.step(controller.act(observations, infos))
+            actions = controller.act(observations, infos)
+            if task.epsilon:
+                actions = epsilon_mix(actions, env, rng, task.epsilon)
+            after, rewards, terminations, truncations, infos = env.step(actions)
+            if recorder:
+                recorder.add(observations, actions, rewards, after, terminations, truncations)
+            observations = after
             trace.append([float(env.traffic[a].in_halting.sum()) for a in env.possible_agents])
         metrics = next(iter(infos.values()))["metrics"]
-        return EpisodeResult(task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace))
+        rows = recorder.write(Path(task.record_to)) if recorder else 0
+        return EpisodeResult(task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows)
     finally:
         env.close()
 

@@ -1,0 +1,127 @@
+"""`marlo collect`: run behaviour controllers on real SUMO and record their transitions.
+
+Every behaviour runs the same `episodes` SUMO seeds (seed, seed + 1, ...), episodes in parallel
+processes (libsumo: one simulation per process), each episode into its own Parquet file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from marlo_rllib.controllers.baselines import controller_label
+from marlo_rllib.errors import UserError
+from marlo_rllib.offline.dataset import DATA_DIR, ENV_KEYS, FORMAT, export_npz, space_summary
+
+COLLECT_SEED = 50_000  # default first SUMO seed: apart from benchmark seeds (0, 1, ...) and training's (>= 100000)
+
+
+def env_settings(scenario: str, episode_seconds: int | None, demand_scale: float) -> dict[str, Any]:
+    """The env settings of the dataset, resolved the way `marlo train` resolves a run's."""
+    from marlo_rllib.config import DEFAULTS
+    from marlo_rllib.training.runner import env_config_of
+
+    env = {**DEFAULTS["env"], "episode_seconds": episode_seconds, "demand_scale": demand_scale}
+    return env_config_of({"scenario": scenario, "env": env, "policy": "shared", "seed": 0})
+
+
+def check_behaviours(names: list[str], epsilon: float) -> None:
+    from marlo_rllib.controllers import make_controller
+
+    if not names:
+        raise UserError("--policy is empty")
+    if len(set(names)) != len(names):
+        raise UserError(f"--policy names a behaviour twice: {','.join(names)}")
+    for name in names:
+        controller = make_controller(name)
+        if controller.env_options.get("program") and epsilon > 0:
+            raise UserError(f"--epsilon {epsilon}: {name} runs SUMO's own signal program, which cannot be "
+                            "epsilon-mixed; collect it with --epsilon 0")  # fmt: skip
+        if name.startswith("ckpt:") and not controller.env_options["shared_spaces"]:
+            raise UserError(f"{name} holds one policy per junction; the dataset records the padded observations "
+                            "of a shared policy, so collect from a shared-policy checkpoint")  # fmt: skip
+
+
+def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, epsilon: float = 0.0,
+            seed: int = COLLECT_SEED, gamma: float = 0.99, episode_seconds: int | None = None,
+            demand_scale: float = 1.0, workers: int | None = None, npz: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Records the dataset into `out` and returns its dataset.json content."""
+    from marlo_rllib.env import TrafficSignalEnv
+    from marlo_rllib.evaluation import EpisodeTask, aggregate, run_episodes
+
+    if episodes < 1:
+        raise UserError(f"--episodes must be at least 1, got {episodes}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise UserError(f"--epsilon must be between 0 and 1, got {epsilon}")
+    if not 0.0 <= gamma <= 1.0:
+        raise UserError(f"--gamma must be between 0 and 1, got {gamma}")
+    if demand_scale <= 0:
+        raise UserError(f"--demand-scale must be positive, got {demand_scale}")
+    check_behaviours(behaviours, epsilon)
+    settings = env_settings(scenario, episode_seconds, demand_scale)
+    if (out / "dataset.json").exists() or any((out / DATA_DIR).glob("*.parquet")):
+        raise UserError(f"{out} already holds a dataset; pick another --out")
+    try:
+        (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write to --out {out}: {exc.strerror}") from None
+
+    options = {"shared_spaces": True, "backend": settings["backend"], "timing": settings["timing"],
+               "demand_scale": demand_scale, "episode_seconds": settings.get("episode_seconds"),
+               "observation": settings.get("observation"), "reward": settings.get("reward"),
+               "reward_params": settings.get("reward_params")}  # fmt: skip
+    seeds = list(range(seed, seed + episodes))
+    tasks = [EpisodeTask(settings["scenario"], name, s, options, epsilon=epsilon, gamma=gamma,
+                         record_to=str(out / DATA_DIR / f"{index:02d}-{controller_label(name)}-{s}.parquet"))
+             for index, name in enumerate(behaviours) for s in seeds]  # fmt: skip
+    probe = TrafficSignalEnv(settings["scenario"], **options)
+    spaces, spec_name = space_summary(probe), probe.spec.name
+    probe.close()
+
+    started = time.perf_counter()
+    results = run_episodes(tasks, workers=workers, progress=sys.stderr.isatty())
+    by_behaviour = {name: [r for r in results if r.controller == name] for name in behaviours}
+    table = _read_rewards(out)
+    info = {
+        "format": FORMAT,
+        "scenario": spec_name,
+        "scenario_source": settings["scenario"],
+        "env": {key: settings.get(key) for key in ENV_KEYS},
+        "spaces": spaces,
+        "heterogeneous": min(min(mask) for mask in spaces["action_masks"].values()) == 0,
+        "gamma": gamma,
+        "epsilon": epsilon,
+        "seeds": seeds,
+        "episodes": len(results),
+        "rows": int(sum(r.rows for r in results)),
+        "steps_per_episode": int(results[0].rows // len(spaces["agents"])),
+        "behaviours": [{
+            "name": name, "episodes": len(rs),
+            "mean_delay": aggregate(rs)["delay"]["mean"],
+            "metrics": {metric: summary["mean"] for metric, summary in aggregate(rs).items()},
+            "mean_reward": float(np.mean(table[name])),
+        } for name, rs in by_behaviour.items()],  # fmt: skip
+        "behaviour_mean_delay": float(np.mean([r.metrics["delay"] for r in results])),
+        "mean_reward": float(np.mean(np.concatenate(list(table.values())))),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "command": "marlo " + " ".join(sys.argv[1:]),
+    }
+    (out / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
+    if npz:
+        export_npz(out)
+    return info
+
+
+def _read_rewards(out: Path) -> dict[str, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    rewards: dict[str, list[np.ndarray]] = {}
+    for file in sorted((out / DATA_DIR).glob("*.parquet")):
+        table = pq.read_table(file, columns=["behaviour", "rewards"]).to_pydict()
+        rewards.setdefault(table["behaviour"][0], []).append(np.asarray(table["rewards"]))
+    return {name: np.concatenate(parts) for name, parts in rewards.items()}
