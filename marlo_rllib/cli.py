@@ -228,6 +228,7 @@ def _composed(args: argparse.Namespace) -> dict:
     overrides = parse_set(args.set or [])
     flags = {
         "scenario": args.scenario, "algorithm": args.algo, "policy": args.policy, "seed": args.seed,
+        "dataset": args.dataset,
         "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners,
                       "num_learners": args.num_learners, "num_gpus_per_learner": args.num_gpus_per_learner,
                       "ray_address": args.address},
@@ -250,7 +251,8 @@ def _train(args: argparse.Namespace) -> int:
                     "--resume-from": args.resume_from, "--policy": args.policy, "--gpu": args.gpu,
                     "--num-env-runners": args.num_env_runners, "--seed": args.seed,
                     "--num-learners": args.num_learners, "--num-gpus-per-learner": args.num_gpus_per_learner,
-                    "--checkpoint-every": args.checkpoint_every, "--run-name": args.run_name}  # fmt: skip
+                    "--checkpoint-every": args.checkpoint_every, "--run-name": args.run_name,
+                    "--dataset": args.dataset}  # fmt: skip
         fixed = [flag for flag, value in settings.items() if value not in (None, False)]
         if fixed:
             raise UserError(f"--resume continues a run as it was configured; drop {', '.join(fixed)}")
@@ -385,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         run_parser.add_argument("--policy", choices=POLICY_LAYOUTS,
                             help="shared: one module for all junctions; independent: one each; "
                                  "central: shared actor, centralized critic")  # fmt: skip
+        run_parser.add_argument("--dataset", help="offline algorithms (CQL, BC, MARWIL): a marlo collect folder")
         run_parser.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
         run_parser.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
         run_parser.add_argument("--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)")

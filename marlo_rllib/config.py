@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "algorithm": "PPO",
     "policy": "shared",
     "seed": 0,
+    "dataset": None,  # offline algorithms (CQL, BC, MARWIL): a `marlo collect` folder
     "env": {
         "observation": None,  # the scenario's
         "reward": None,  # the scenario's
@@ -160,6 +161,10 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
                 _check_type(f"{source}: training.{key}", value, preset[key])
     config = deep_merge(deep_merge(base, experiment), overrides)
     config["algorithm"] = algorithm.NAME
+    if config["dataset"] and algorithm.OFFLINE_ONLY:
+        from marlo_rllib.offline.dataset import fill_from_dataset
+
+        fill_from_dataset(config)
     validate(config)
     return config
 
@@ -194,11 +199,17 @@ def _check_type(name: str, value: Any, preset: Any) -> None:
 
 
 def validate(config: dict[str, Any]) -> None:
-    from marlo_rllib.algorithms import check_combination, get_algorithm
+    from marlo_rllib.algorithms import ALGORITHMS, check_combination, get_algorithm
 
     if not config["scenario"]:
         raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
-    check_combination(get_algorithm(config["algorithm"]), config["policy"])
+    algorithm = get_algorithm(config["algorithm"])
+    check_combination(algorithm, config["policy"])
+    offline = [name for name in ALGORITHMS if get_algorithm(name).OFFLINE_ONLY]
+    if algorithm.OFFLINE_ONLY and not config["dataset"]:
+        raise UserError(f"--algo {algorithm.NAME} learns offline: pass --dataset DIR (record one with marlo collect)")
+    if config["dataset"] and not algorithm.OFFLINE_ONLY:
+        raise UserError(f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO")
     stop, resources = config["stop"], config["resources"]
     if stop["metric"] not in ("return", "delay"):
         raise UserError(f"stop.metric must be 'return' or 'delay', got {stop['metric']!r}")

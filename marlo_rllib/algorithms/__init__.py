@@ -12,11 +12,13 @@ from typing import Any, Callable
 
 from marlo_rllib.errors import UserError
 
-ALGORITHMS = {name: f"marlo_rllib.algorithms.{name.lower()}" for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC")}
+ALGORITHMS = {name: f"marlo_rllib.algorithms.{name.lower()}"
+              for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "CQL", "BC", "MARWIL")}  # fmt: skip
 SHARED_MODULE = "shared"
 POLICY_LAYOUTS = ("shared", "independent", "central")
 ALIASES = {"MAPPO": ("PPO", "central")}  # name: (algorithm, policy layout)
 CAPABILITIES = ("ON_POLICY", "DISCRETE_ACTIONS", "OFFLINE_ONLY", "CENTRALIZED_CRITIC", "ACTION_MASKING")
+OFFLINE_TRAINING_KEYS = frozenset({"dataset_num_iters_per_learner"})  # RLlib's offline_data() setting, under `training`
 
 
 def get_algorithm(name: str) -> ModuleType:
@@ -40,6 +42,9 @@ def check_combination(algorithm: ModuleType, policy: str) -> None:
     """Refuses a policy layout the algorithm cannot train."""
     if policy not in POLICY_LAYOUTS:
         raise UserError(f"unknown policy layout {policy!r}; valid: {', '.join(POLICY_LAYOUTS)}")
+    if algorithm.OFFLINE_ONLY and policy != "shared":
+        raise UserError(f"--algo {algorithm.NAME} --policy {policy}: offline algorithms train one shared policy "
+                        "from every junction's transitions; use --policy shared")  # fmt: skip
     if policy == "central" and not algorithm.CENTRALIZED_CRITIC:
         able = [name for name in ALGORITHMS if get_algorithm(name).CENTRALIZED_CRITIC]
         raise UserError(f"--algo {algorithm.NAME} --policy central: {algorithm.NAME} has no centralized critic; "
@@ -55,13 +60,15 @@ def check_masking(algorithm: ModuleType, policy: str, scenario: str, padded: boo
 
 @cache
 def training_keys(name: str) -> frozenset[str]:
-    """The parameter names RLlib's <Algo>Config.training() accepts, its base class's included."""
+    """The parameter names RLlib's <Algo>Config.training() accepts, its base classes' included."""
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
-    names: set[str] = set()
-    for method in (get_algorithm(name).config_class().training, AlgorithmConfig.training):
-        names |= {p.name for p in inspect.signature(method).parameters.values()
-                  if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}  # fmt: skip
+    algorithm = get_algorithm(name)
+    names: set[str] = set(OFFLINE_TRAINING_KEYS) if algorithm.OFFLINE_ONLY else set()
+    for config_class in algorithm.config_class().__mro__:
+        if issubclass(config_class, AlgorithmConfig) and "training" in vars(config_class):
+            names |= {p.name for p in inspect.signature(config_class.training).parameters.values()
+                      if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}  # fmt: skip
     return frozenset(names - {"self"})
 
 
@@ -104,6 +111,11 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config),
                                                model_config={**config["model"], **critic})}  # fmt: skip
         training["learner_connector"] = partial(AddGlobalState, agents=agents)
+    elif algorithm.OFFLINE_ONLY:  # no env runner tells the learner the spaces: the env does, here
+        env = RLlibTrafficSignalEnv(env_config).par_env
+        spaces = {"observation_space": env.observation_space(agents[0]), "action_space": env.action_space(agents[0])}
+        env.close()
+        modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config), **spaces)}
     elif config["policy"] == "shared":
         modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config))}
     else:
@@ -112,7 +124,8 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2, "state_in_infos": False}
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
-    return (
+    minibatches = training.pop("dataset_num_iters_per_learner", None)
+    algorithm_config = (
         algorithm.config_class()()
         .environment(
             RLlibTrafficSignalEnv, env_config=env_config,
@@ -121,7 +134,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
             disable_env_checking=True,
         )
         .env_runners(
-            num_env_runners=resources["num_env_runners"],
+            num_env_runners=0 if algorithm.OFFLINE_ONLY else resources["num_env_runners"],
             num_envs_per_env_runner=1,  # libsumo: one simulation per process
             rollout_fragment_length=algorithm.ROLLOUT_FRAGMENT_LENGTH,
             num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
@@ -150,3 +163,9 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         .callbacks(callbacks)
         .debugging(seed=config["seed"])
     )
+    if algorithm.OFFLINE_ONLY:
+        from marlo_rllib.offline.pipeline import offline_data_settings
+
+        algorithm_config.offline_data(dataset_num_iters_per_learner=minibatches,
+                                      **offline_data_settings(config["dataset"], training["train_batch_size_per_learner"]))  # fmt: skip
+    return algorithm_config

@@ -4,9 +4,9 @@ With `shared_spaces`, the env pads every junction to the widest observation and 
 sends {"observations": x, "action_mask": m}. The networks are built on x alone; m == 0 marks a
 padded green, which must never be chosen and must not enter any loss or target.
 
-- Policy-gradient modules (PPO, APPO, IMPALA): padded greens get a logit of FLOAT_MIN, so they
+- Policy-gradient and imitation modules (PPO, APPO, IMPALA; BC, and MARWIL on PPO's): padded greens get a logit of FLOAT_MIN, so they
   have probability 0, are never sampled and carry no gradient (APPO's target policy too).
-- DQN: padded greens get Q = -inf before the dueling mean, the argmax and the bootstrap target;
+- DQN (and CQL on it): padded greens get Q = -inf before the dueling mean, the argmax and the bootstrap target;
   RLlib's DQN already reads -inf as "not an action" (its epsilon-greedy draws among finite Q, its
   loss turns -inf into 0 before gathering).
 - SAC: the module only unwraps the observation. Its automatic entropy target is one number per
@@ -22,6 +22,7 @@ import gymnasium as gym
 import torch
 from ray.rllib.algorithms.appo.default_appo_rl_module import TARGET_NETWORK_ACTION_DIST_INPUTS
 from ray.rllib.algorithms.appo.torch.default_appo_torch_rl_module import DefaultAPPOTorchRLModule
+from ray.rllib.algorithms.bc.torch.default_bc_torch_rl_module import DefaultBCTorchRLModule
 from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import DefaultDQNTorchRLModule
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.algorithms.sac.torch.default_sac_torch_rl_module import DefaultSACTorchRLModule
@@ -76,6 +77,11 @@ class MaskedPPOTorchRLModule(MaskedObservations, DefaultPPOTorchRLModule):
 class MaskedAPPOTorchRLModule(MaskedPPOTorchRLModule, DefaultAPPOTorchRLModule):
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
         return self.masked_call(super().forward_target, batch, key=TARGET_NETWORK_ACTION_DIST_INPUTS)
+
+
+class MaskedBCTorchRLModule(MaskedObservations, DefaultBCTorchRLModule):
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.masked_call(super()._forward, batch, **kwargs)
 
 
 class MaskedDQNTorchRLModule(MaskedObservations, DefaultDQNTorchRLModule):

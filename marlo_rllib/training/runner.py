@@ -161,6 +161,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
     from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm, shared_module_class
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
+    from marlo_rllib.offline.dataset import check_fits, load_dataset
 
     env_config = env_config_of(config)
     weights = resolve_checkpoint(resume_from) if resume_from else None
@@ -171,6 +172,8 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
         state_dim = int(env.state_space.shape[0])
         padded = any(min(env.action_mask(a)) == 0 for a in env.possible_agents) if env.shared_spaces else False
         check_masking(get_algorithm(config["algorithm"]), config["policy"], config["scenario"], padded)
+        if config["dataset"]:
+            check_fits(load_dataset(config["dataset"]), env, env_config)
         if weights is not None:
             try:
                 modules = load_modules(weights)
@@ -291,6 +294,10 @@ def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None
         ray.init(address=address, log_to_driver=debug)
     else:  # a local Ray with at least the CPUs one trial asks for: its actors take turns on the cores
         needed = algorithm_config.algo_class.default_resource_request(algorithm_config).required_resources["CPU"]
+        if algorithm_config.is_offline:  # Ray Data's readers and mapper run outside the trial's reservation
+            from marlo_rllib.offline.pipeline import DATA_CPUS
+
+            needed += DATA_CPUS
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)
     wanted = max(resources["num_learners"], 1) * gpus_per_learner(resources)
     seen = ray.cluster_resources().get("GPU", 0)

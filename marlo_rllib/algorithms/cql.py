@@ -1,0 +1,37 @@
+"""Discrete conservative Q-learning, offline, from a `marlo collect` dataset (marlo_rllib/offline/cql.py).
+One shared policy learns from every junction's transitions; the masked DQN module keeps padded
+greens out of the argmax, the bootstrap target and the conservative log-sum-exp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "CQL"
+ON_POLICY = False
+DISCRETE_ACTIONS = True
+OFFLINE_ONLY = True
+CENTRALIZED_CRITIC = False
+ACTION_MASKING = True
+
+# Sizes: train batch in transitions; dataset_num_iters_per_learner minibatches per iteration; the
+# target network is copied (tau 1.0) after every iteration.
+_COMMON = {"lr": 5e-4, "gamma": 0.99, "alpha": 1.0, "double_q": True, "dueling": True, "n_step": 1, "tau": 1.0,
+           "target_network_update_freq": 1, "grad_clip": 10.0, "td_error_loss_fn": "huber",
+           "num_steps_sampled_before_learning_starts": 0}  # fmt: skip
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"train_batch_size_per_learner": 256, "dataset_num_iters_per_learner": 100, **_COMMON},
+    "gpu": {"train_batch_size_per_learner": 2048, "dataset_num_iters_per_learner": 100, **_COMMON},
+}
+ROLLOUT_FRAGMENT_LENGTH = "auto"  # evaluation episodes only
+
+
+def config_class() -> type:
+    from marlo_rllib.offline.cql import CQLConfig
+
+    return CQLConfig
+
+
+def masked_module_class() -> type:
+    from marlo_rllib.models.masked import MaskedDQNTorchRLModule
+
+    return MaskedDQNTorchRLModule
