@@ -26,12 +26,12 @@ from ray.rllib.utils.metrics import (
 
 from marlo_rllib.algorithms import SHARED_MODULE
 
-# Ray Data runs outside the trial's placement group, on CPUs nobody reserved: on a 2-core
-# machine its default actor pool waits forever. One mapping actor and the Parquet reads share
-# DATA_CPUS; init_ray adds them to a local Ray.
-DATA_CPUS = 1.0
-MAP_BATCHES = {"concurrency": 1, "num_cpus": DATA_CPUS / 2, "zero_copy_batch": True}
-READ_PARQUET = {"ray_remote_args": {"num_cpus": DATA_CPUS / 4}}
+# Ray Data's tasks run outside the Tune trial's placement group, on CPUs nobody reserved; with
+# none free the pipeline waits forever. It needs one CPU for listing the files, and shares a
+# second between one mapping actor and the Parquet reads. init_ray adds DATA_CPUS to a local Ray.
+DATA_CPUS = 2.0
+MAP_BATCHES = {"concurrency": 1, "num_cpus": 0.5, "zero_copy_batch": True}
+READ_PARQUET = {"ray_remote_args": {"num_cpus": 0.25}}
 SHUFFLE_BATCHES = 16  # minibatches mixed by Ray Data's local shuffle buffer (rows are stored episode by episode)
 
 

@@ -294,7 +294,7 @@ def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None
         ray.init(address=address, log_to_driver=debug)
     else:  # a local Ray with at least the CPUs one trial asks for: its actors take turns on the cores
         needed = algorithm_config.algo_class.default_resource_request(algorithm_config).required_resources["CPU"]
-        if algorithm_config.is_offline:  # Ray Data's readers and mapper run outside the trial's reservation
+        if algorithm_config.is_offline:  # Ray Data runs outside the trial's reservation
             from marlo_rllib.offline.pipeline import DATA_CPUS
 
             needed += DATA_CPUS
