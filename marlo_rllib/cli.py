@@ -55,7 +55,7 @@ def _algos(args: argparse.Namespace) -> None:
     _table([("algorithm", *(c.lower() for c in CAPABILITIES))]
            + [(a.NAME, *("yes" if getattr(a, c) else "no" for c in CAPABILITIES)) for a in algorithms])  # fmt: skip
     for algorithm in algorithms:
-        print(f"\n{algorithm.NAME} presets (RLlib {algorithm.NAME}Config.training() names; "
+        print(f"\n{algorithm.NAME} presets ({algorithm.config_class().__name__}.training() names; "
               f"rollout fragment {algorithm.ROLLOUT_FRAGMENT_LENGTH} env steps)")  # fmt: skip
         cpu, gpu = _flat(algorithm.PRESETS["cpu"]), _flat(algorithm.PRESETS["gpu"])
         _table([("key", "cpu", "gpu")] + [(key, str(cpu.get(key)), str(gpu.get(key))) for key in sorted({*cpu, *gpu})])

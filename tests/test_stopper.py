@@ -74,5 +74,8 @@ def test_evaluation_score_is_bigger_is_better():
     assert evaluation_score(result, "delay") == -42.0
     assert evaluation_score({"evaluation": {"env_runners": {"delay": math.nan}}}, "delay") is None
     assert evaluation_score({}, "return") is None
+    # With evaluation every 5 iterations, iteration 6 repeats iteration 5's metrics: no new evaluation.
+    assert evaluation_score({**result, "training_iteration": 5}, "delay", interval=5) == -42.0
+    assert evaluation_score({**result, "training_iteration": 6}, "delay", interval=5) is None
     with pytest.raises(ValueError):
         BandStopper(metric="speed", timesteps=1)

@@ -215,18 +215,18 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
     class RunRecorder(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             run_dir, state, time_offset = record_of(trial)
-            score = evaluation_score(result, metric)
+            score = evaluation_score(result, metric, config["evaluation"]["interval"])
             best = state.get("best")
             steps = int(result.get("num_env_steps_sampled_lifetime", 0))
-            if score is not None:
-                state["last_score"] = score
-                if best is None or score > best["score"]:
-                    result["should_checkpoint"] = True  # a new best is always kept
+            if score is not None and (best is None or score > best["score"]):
+                result["should_checkpoint"] = True  # a new best is always kept
             if steps // every > state["checkpointed_at"] // every:
                 result["should_checkpoint"] = True
-            result["marlo"] = {"score": state.get("last_score", -math.inf), "evaluated": score is not None}
+            # Tune keeps the best-scoring checkpoints (and always the latest): a checkpoint between
+            # evaluations has no score of its own, and must not displace an evaluated one.
+            result["marlo"] = {"score": score if score is not None else -math.inf, "evaluated": score is not None}
             runners = result.get("env_runners", {})
-            evaluation = result.get("evaluation", {}).get("env_runners", {})
+            evaluation = result.get("evaluation", {}).get("env_runners", {}) if score is not None else {}
             band = stopper.trials.get(trial.trial_id, BandState())
             elapsed = time_offset + result.get("time_total_s", 0.0)
             row = {
@@ -333,7 +333,8 @@ def make_stopper(config: dict[str, Any], initial: BandState | None = None) -> Ba
     return BandStopper(
         metric=stop["metric"], timesteps=stop["timesteps"], minutes=stop["minutes"],
         min_timesteps=stop["min_timesteps"], window=stop["window"], band=stop["band"], patience=stop["patience"],
-        target=stop["target"], streak=stop["streak"], initial=initial,
+        target=stop["target"], streak=stop["streak"], evaluation_interval=config["evaluation"]["interval"],
+        initial=initial,
     )  # fmt: skip
 
 

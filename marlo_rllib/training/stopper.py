@@ -18,8 +18,12 @@ class BandState:
     reason: str | None = None
 
 
-def evaluation_score(result: dict[str, Any], metric: str) -> float | None:
-    """This iteration's evaluation, bigger-is-better: the mean return, or minus the mean delay."""
+def evaluation_score(result: dict[str, Any], metric: str, interval: int = 1) -> float | None:
+    """This iteration's evaluation, bigger-is-better: the mean return, or minus the mean delay.
+    RLlib evaluates every `interval` iterations, and repeats the last evaluation's metrics in the
+    result after it; those repeats are no new evaluation."""
+    if result.get("training_iteration", 0) % interval:
+        return None
     evaluation = result.get("evaluation", {}).get("env_runners", {})
     value = evaluation.get("episode_return_mean" if metric == "return" else "delay")
     if value is None or value != value:  # missing or NaN: no episode finished
@@ -42,19 +46,20 @@ class BandStopper(Stopper):
         is inside the band: the count grows (and b = max(b, m)). m below the band restarts the count.
         The trial stops when the count reaches `patience`.
     (b) success: the trial stops after `streak` evaluations in a row that meet `target`.
+    evaluation_interval: RLlib's; only every this many iterations is a new evaluation.
     initial: the counters a resumed run left off with.
     `interrupted = True` stops each trial at its next result (Tune then writes its final checkpoint).
     """
 
     def __init__(self, *, metric: str = "return", timesteps: int, minutes: float | None = None,
                  min_timesteps: int = 0, window: int = 3, band: float = 0.02, patience: int = 10,
-                 target: float | None = None, streak: int = 3,
+                 target: float | None = None, streak: int = 3, evaluation_interval: int = 1,
                  initial: BandState | None = None) -> None:  # fmt: skip
         if metric not in ("return", "delay"):
             raise ValueError(f"metric must be 'return' or 'delay', got {metric!r}")
         self.metric, self.timesteps, self.minutes = metric, timesteps, minutes
         self.min_timesteps, self.window, self.band, self.patience = min_timesteps, window, band, patience
-        self.target, self.streak = target, streak
+        self.target, self.streak, self.evaluation_interval = target, streak, evaluation_interval
         self.interrupted = False  # set by a signal handler: each trial stops at its next result
         self.initial = initial or BandState()
         self.trials: dict[str, BandState] = {}
@@ -94,7 +99,7 @@ class BandStopper(Stopper):
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         timesteps = result.get("num_env_steps_sampled_lifetime", 0)
-        state = self.observe(trial_id, timesteps, evaluation_score(result, self.metric))
+        state = self.observe(trial_id, timesteps, evaluation_score(result, self.metric, self.evaluation_interval))
         if state.reason is None and timesteps >= self.timesteps:
             state.reason = f"budget: {timesteps} of {self.timesteps} env steps"
         if state.reason is None and self.minutes is not None and result.get("time_total_s", 0) >= 60 * self.minutes:
