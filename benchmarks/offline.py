@@ -74,6 +74,7 @@ def main() -> None:
           "--out", str(out / "comparison"))  # fmt: skip
     results = delays(out / "comparison")
     average = measured["behaviour_mean_delay"]
+    episode_seconds = json.loads((out / "comparison" / "metrics.json").read_text())["episode_seconds"]
 
     def row(name: str, delay: float, ci: float | None = None) -> str:
         spread = f" ± {ci:.2f}" if ci is not None else ""
@@ -92,7 +93,7 @@ def main() -> None:
         f"Each algorithm trained one shared policy on {args.timesteps} transitions (its CPU preset, `marlo algos`), "
         f"evaluated on SUMO every {args.eval_interval} iterations to pick its best checkpoint. All rows below are "
         f"measured on seeds {args.seeds}, which neither recording nor training used: one "
-        f"{info['env']['episode_seconds'] or 'scenario-length'} s episode per seed, mean ± 95% CI, seconds per vehicle. "
+        f"{episode_seconds} s episode per seed, mean ± 95% CI, seconds per vehicle. "
         "The behaviour rows are the epsilon-mixed controllers that recorded the dataset; their average is the "
         "dataset's own average behaviour, the target CQL must not fall behind.",
         "",
