@@ -4,11 +4,12 @@ With `shared_spaces`, the env pads every junction to the widest observation and 
 sends {"observations": x, "action_mask": m}. The networks are built on x alone; m == 0 marks a
 padded green, which must never be chosen and must not enter any loss or target.
 
-- Policy-gradient and imitation modules (PPO, APPO, IMPALA; BC, and MARWIL on PPO's): padded greens get a logit of FLOAT_MIN, so they
-  have probability 0, are never sampled and carry no gradient (APPO's target policy too).
-- DQN (and CQL on it): padded greens get Q = -inf before the dueling mean, the argmax and the bootstrap target;
-  RLlib's DQN already reads -inf as "not an action" (its epsilon-greedy draws among finite Q, its
-  loss turns -inf into 0 before gathering).
+- Policy-gradient and imitation modules (PPO, APPO, IMPALA; BC, and MARWIL on PPO's module):
+  padded greens get a logit of FLOAT_MIN, so they have probability 0, are never sampled and carry
+  no gradient (APPO's target policy too).
+- DQN (and CQL on it): padded greens get Q = -inf before the dueling mean, the argmax and the
+  bootstrap target; RLlib's DQN already reads -inf as "not an action" (its epsilon-greedy draws
+  among finite Q, its loss turns -inf into 0 before gathering), and CQL's log-sum-exp skips them.
 - SAC: the module only unwraps the observation. Its automatic entropy target is one number per
   module, derived from the action count, which padded junctions could never reach, so marlo
   refuses a shared SAC policy where any green is padded (`needs_mask` in algorithms/__init__.py).

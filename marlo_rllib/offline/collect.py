@@ -65,7 +65,7 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     check_behaviours(behaviours, epsilon)
     settings = env_settings(scenario, episode_seconds, demand_scale)
     if (out / "dataset.json").exists() or any((out / DATA_DIR).glob("*.parquet")):
-        raise UserError(f"{out} already holds a dataset; pick another --out")
+        raise UserError(f"{out} already holds a dataset (or an interrupted collection's episodes); pick another --out")
     try:
         (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
