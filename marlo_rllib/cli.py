@@ -13,6 +13,7 @@ import yaml
 
 from marlo_rllib.algorithms import POLICY_LAYOUTS
 from marlo_rllib.errors import UserError
+from marlo_rllib.offline import COLLECT_SEED
 
 SCHEDULERS = ("asha", "pbt", "none")
 
@@ -433,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--episodes", type=int, default=10, help="episodes per behaviour (default 10)")
     collect.add_argument("--epsilon", type=float, default=0.0, help="chance that a junction's action is a random green")
     collect.add_argument("--out", required=True, help="dataset folder, e.g. datasets/grid4x4_mp")
-    collect.add_argument("--seed", type=int, default=50_000, help="first SUMO seed; episode i uses seed + i (default 50000)")
+    collect.add_argument("--seed", type=int, default=COLLECT_SEED,
+                         help=f"first SUMO seed; episode i uses seed + i (default {COLLECT_SEED})")  # fmt: skip
     collect.add_argument("--gamma", type=float, default=0.99, help="discount of the recorded returns-to-go (default 0.99)")
     collect.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
     collect.add_argument("--demand-scale", type=float, default=1.0, help="SUMO's --scale on the scenario's demand")

@@ -44,6 +44,7 @@ class EpisodeResult:
     agents: list[str]
     queue_trace: np.ndarray  # (decisions, agents): halting vehicles on each junction's incoming lanes
     rows: int = 0  # transitions recorded
+    reward_sum: float = 0.0  # their rewards, summed
 
 
 def run_episode(task: EpisodeTask) -> EpisodeResult:
@@ -70,8 +71,9 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
             observations = after
             trace.append([float(env.traffic[a].in_halting.sum()) for a in env.possible_agents])
         metrics = next(iter(infos.values()))["metrics"]
-        rows = recorder.write(Path(task.record_to)) if recorder else 0
-        return EpisodeResult(task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows)
+        rows, reward_sum = recorder.write(Path(task.record_to)) if recorder else (0, 0.0)
+        return EpisodeResult(task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows,
+                             reward_sum)  # fmt: skip
     finally:
         env.close()
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from marlo_rllib.controllers.baselines import controller_label
 from marlo_rllib.errors import UserError
+from marlo_rllib.offline import COLLECT_SEED
 from marlo_rllib.offline.dataset import DATA_DIR, ENV_KEYS, FORMAT, export_npz, space_summary
 
-COLLECT_SEED = 50_000  # default first SUMO seed: apart from benchmark seeds (0, 1, ...) and training's (>= 100000)
 
 
 def env_settings(scenario: str, episode_seconds: int | None, demand_scale: float) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
             demand_scale: float = 1.0, workers: int | None = None, npz: bool = False) -> dict[str, Any]:  # fmt: skip
     """Records the dataset into `out` and returns its dataset.json content."""
     from marlo_rllib.env import TrafficSignalEnv
-    from marlo_rllib.evaluation import EpisodeTask, aggregate, run_episodes
+    from marlo_rllib.evaluation import EpisodeTask, run_episodes
 
     if episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
@@ -71,10 +71,8 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     except OSError as exc:
         raise UserError(f"cannot write to --out {out}: {exc.strerror}") from None
 
-    options = {"shared_spaces": True, "backend": settings["backend"], "timing": settings["timing"],
-               "demand_scale": demand_scale, "episode_seconds": settings.get("episode_seconds"),
-               "observation": settings.get("observation"), "reward": settings.get("reward"),
-               "reward_params": settings.get("reward_params")}  # fmt: skip
+    env = {key: settings.get(key) for key in ENV_KEYS}
+    options = {"shared_spaces": True, "backend": settings["backend"], **env}
     seeds = list(range(seed, seed + episodes))
     tasks = [EpisodeTask(settings["scenario"], name, s, options, epsilon=epsilon, gamma=gamma,
                          record_to=str(out / DATA_DIR / f"{index:02d}-{controller_label(name)}-{s}.parquet"))
@@ -86,12 +84,11 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     started = time.perf_counter()
     results = run_episodes(tasks, workers=workers, progress=sys.stderr.isatty())
     by_behaviour = {name: [r for r in results if r.controller == name] for name in behaviours}
-    table = _read_rewards(out)
     info = {
         "format": FORMAT,
         "scenario": spec_name,
         "scenario_source": settings["scenario"],
-        "env": {key: settings.get(key) for key in ENV_KEYS},
+        "env": env,
         "spaces": spaces,
         "heterogeneous": min(min(mask) for mask in spaces["action_masks"].values()) == 0,
         "gamma": gamma,
@@ -100,14 +97,9 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
         "episodes": len(results),
         "rows": int(sum(r.rows for r in results)),
         "steps_per_episode": int(results[0].rows // len(spaces["agents"])),
-        "behaviours": [{
-            "name": name, "episodes": len(rs),
-            "mean_delay": aggregate(rs)["delay"]["mean"],
-            "metrics": {metric: summary["mean"] for metric, summary in aggregate(rs).items()},
-            "mean_reward": float(np.mean(table[name])),
-        } for name, rs in by_behaviour.items()],  # fmt: skip
+        "behaviours": [_behaviour_summary(name, rs) for name, rs in by_behaviour.items()],
         "behaviour_mean_delay": float(np.mean([r.metrics["delay"] for r in results])),
-        "mean_reward": float(np.mean(np.concatenate(list(table.values())))),
+        "mean_reward": _mean_reward(results),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "command": "marlo " + " ".join(sys.argv[1:]),
     }
@@ -117,11 +109,13 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     return info
 
 
-def _read_rewards(out: Path) -> dict[str, np.ndarray]:
-    import pyarrow.parquet as pq
+def _mean_reward(results: list[Any]) -> float:
+    return sum(r.reward_sum for r in results) / sum(r.rows for r in results)
 
-    rewards: dict[str, list[np.ndarray]] = {}
-    for file in sorted((out / DATA_DIR).glob("*.parquet")):
-        table = pq.read_table(file, columns=["behaviour", "rewards"]).to_pydict()
-        rewards.setdefault(table["behaviour"][0], []).append(np.asarray(table["rewards"]))
-    return {name: np.concatenate(parts) for name, parts in rewards.items()}
+
+def _behaviour_summary(name: str, results: list[Any]) -> dict[str, Any]:
+    from marlo_rllib.evaluation import aggregate
+
+    metrics = {metric: summary["mean"] for metric, summary in aggregate(results).items()}
+    return {"name": name, "episodes": len(results), "mean_delay": metrics["delay"], "metrics": metrics,
+            "mean_reward": _mean_reward(results)}  # fmt: skip

@@ -54,28 +54,31 @@ class TransitionRecorder:
             running = rewards[t] + self.gamma * running
             returns[t] = running
 
-        def stacked(index: int, key: str) -> np.ndarray:  # (steps * agents, ...) in step-major order
-            return np.array([step[index][a][key] for step in self.steps for a in agents])
+        def rows(index: int, dtype: Any, key: str | None = None) -> np.ndarray:
+            """One entry per step and agent, step-major: the step tuple's `index` field (its `key`)."""
+            return np.array([step[index][a] if key is None else step[index][a][key]
+                             for step in self.steps for a in agents], dtype=dtype)  # fmt: skip
 
         columns = {
             "eps_id": np.full(steps * len(agents), self.episode_id),
             "agent_id": np.tile(np.array(agents), steps),
             "t": np.repeat(np.arange(steps, dtype=np.int32), len(agents)),
-            "obs": stacked(0, "observations").astype(np.float32),
-            "actions": np.array([step[1][a] for step in self.steps for a in agents], dtype=np.int64),
+            "obs": rows(0, np.float32, "observations"),
+            "actions": rows(1, np.int64),
             "rewards": rewards.reshape(-1),
-            "new_obs": stacked(3, "observations").astype(np.float32),
-            "terminateds": np.array([step[4][a] for step in self.steps for a in agents], dtype=bool),
-            "truncateds": np.array([step[5][a] for step in self.steps for a in agents], dtype=bool),
+            "new_obs": rows(3, np.float32, "observations"),
+            "terminateds": rows(4, bool),
+            "truncateds": rows(5, bool),
             "returns": returns.reshape(-1),
             "behaviour": np.full(steps * len(agents), self.behaviour),
         }
-        masks = stacked(0, "action_mask").astype(np.int8)
+        masks = rows(0, np.int8, "action_mask")
         if masks.min() == 0:  # junctions with fewer greens than the widest
             columns["action_mask"] = masks
         return columns
 
-    def write(self, path: Path) -> int:
+    def write(self, path: Path) -> tuple[int, float]:
+        """Writes the Parquet file; returns its row count and the sum of its rewards."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -90,7 +93,7 @@ class TransitionRecorder:
         temporary = path.with_suffix(".tmp")
         pq.write_table(pa.table(arrays), temporary)
         temporary.replace(path)
-        return len(columns["eps_id"])
+        return len(columns["eps_id"]), float(columns["rewards"].sum())
 
 
 def epsilon_mix(actions: dict[str, int], env: Any, rng: np.random.Generator, epsilon: float) -> dict[str, int]:

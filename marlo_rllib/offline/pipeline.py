@@ -25,6 +25,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from marlo_rllib.algorithms import SHARED_MODULE
+from marlo_rllib.offline.dataset import DATA_DIR
 
 # Ray Data's tasks run outside the Tune trial's placement group, on CPUs nobody reserved; with
 # none free the pipeline waits forever. It needs one CPU for listing the files, and shares a
@@ -64,8 +65,6 @@ class TransitionBatches(OfflinePreLearner):
 
 def offline_data_settings(dataset: str, batch_size: int) -> dict[str, Any]:
     """AlgorithmConfig.offline_data(...) for a marlo dataset folder."""
-    from marlo_rllib.offline.dataset import DATA_DIR
-
     return {
         "input_": f"{dataset}/{DATA_DIR}",
         "input_read_method_kwargs": READ_PARQUET,
