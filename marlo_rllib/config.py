@@ -44,8 +44,11 @@ DEFAULTS: dict[str, Any] = {
         "num_learners": 0,  # 0: the learner runs in the algorithm's own process
         "num_gpus_per_learner": None,  # None: 1 with gpu, else 0
         "ray_address": None,  # None: start a local Ray; "auto" or HOST:PORT joins a running cluster
+        # RLlib drops a sample() call that takes longer; fragments are sized to fit well within it
+        "sample_timeout_s": 120.0,
     },
-    "evaluation": {"interval": 1, "episodes": 1},
+    # timeout_s: None sizes it to an evaluation episode at the env's measured speed (at least 120 s)
+    "evaluation": {"interval": 1, "episodes": 1, "timeout_s": None},
     "stop": {
         "timesteps": 200_000,  # env steps
         "minutes": None,  # wall-clock budget
@@ -227,3 +230,7 @@ def validate(config: dict[str, Any]) -> None:
         raise UserError(f"num_gpus_per_learner must be a number >= 0, and above 0 only with --gpu; got {gpus!r}")
     if not isinstance(config["evaluation"]["interval"], int) or config["evaluation"]["interval"] < 1:
         raise UserError(f"evaluation.interval must be a positive integer, got {config['evaluation']['interval']!r}")
+    for key, value, optional in (("resources.sample_timeout_s", resources["sample_timeout_s"], False),
+                                 ("evaluation.timeout_s", config["evaluation"]["timeout_s"], True)):  # fmt: skip
+        if not (optional and value is None) and (not _is_number(value) or not value > 0):
+            raise UserError(f"{key} must be a positive number of seconds, got {value!r}")

@@ -79,3 +79,23 @@ def test_evaluation_score_is_bigger_is_better():
     assert evaluation_score({**result, "training_iteration": 6}, "delay", interval=5) is None
     with pytest.raises(ValueError):
         BandStopper(metric="speed", timesteps=1)
+
+
+def test_iterations_without_samples_fail_the_trial_after_stuck_after_in_a_row():
+    stopper = BandStopper(timesteps=10**9, stuck_after=3, sample_timeout_s=60.0, evaluation_timeout_s=120.0)
+    lifetime = [0, 100, 100, 200, 200, 200, 200]  # idle, progress, idle, progress, then idle three times
+    stopped = [stopper("trial", {"num_env_steps_sampled_lifetime": steps, "training_iteration": i,
+                                 "evaluation": {"env_runners": {"episode_return_mean": -1.0}}})
+               for i, steps in enumerate(lifetime, start=1)]  # fmt: skip
+    state = stopper.trials["trial"]
+    assert stopped == [False] * 6 + [True]
+    assert state.failed and state.idle == 3
+    assert "resources.sample_timeout_s (60.0 s)" in state.reason and state.reason.startswith("no progress in 3")
+
+
+def test_evaluations_that_finish_no_episode_fail_the_trial():
+    stopper = BandStopper(timesteps=10**9, stuck_after=2, evaluation_interval=2, evaluation_timeout_s=120.0)
+    results = [{"num_env_steps_sampled_lifetime": 10 * i, "training_iteration": i} for i in range(1, 5)]
+    assert [stopper("trial", r) for r in results] == [False, False, False, True]  # evaluations due at 2 and 4
+    state = stopper.trials["trial"]
+    assert state.failed and state.idle == 0 and "evaluation.timeout_s (120.0 s)" in state.reason

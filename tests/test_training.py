@@ -139,6 +139,19 @@ def test_early_stopping_ends_a_real_run_before_its_budget(tmp_path, ray_tmp):
     assert state["stop_reason"].startswith("success") and state["timesteps"] == 240
 
 
+def test_no_samples_in_time_ends_the_run_with_one_line_instead_of_looping(tmp_path, ray_tmp):
+    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "100000", "--out", str(tmp_path), "--run-name", "stuck",
+                 *TINY, "--set", "resources.sample_timeout_s=0.001", ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("marlo:")]
+    assert len(errors) == 1 and "no progress in 3 iterations" in errors[0] and "resources.sample_timeout_s" in errors[0]
+    rows = progress(tmp_path / "stuck")
+    assert len(rows) == 3 and all(r["timesteps"] == "0" and "no env steps sampled" in r["warning"] for r in rows)
+    assert done.stdout.count("WARNING: no env steps sampled") == 3
+    state = json.loads((tmp_path / "stuck" / "state.json").read_text())
+    assert state["status"] == "failed" and state["error"].startswith("no progress")
+
+
 def test_sigint_writes_a_checkpoint_and_resume_continues_the_counter(tmp_path, ray_tmp):
     run = tmp_path / "interrupted"
     log = tmp_path / "train.log"

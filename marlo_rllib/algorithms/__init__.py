@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from functools import cache, partial
 from types import ModuleType
 from typing import Any, Callable
@@ -93,10 +94,36 @@ def shared_module_class(config: dict[str, Any]) -> type:
     return get_algorithm(config["algorithm"]).masked_module_class()
 
 
+SAMPLE_TIMEOUT_MARGIN = 8  # a fragment at the probe's speed takes at most 1/8 of the timeout
+MIN_EVALUATION_TIMEOUT_S = 120.0
+
+
+def sampling_settings(algorithm: ModuleType, config: dict[str, Any], probe: dict[str, Any] | None) -> dict[str, Any]:
+    """Rollout fragment and timeouts sized to the env's measured speed, so that every sample() call
+    returns well within RLlib's timeout (RLlib drops a late one and the iteration trains on nothing).
+    A synchronous algorithm's per-runner share of the train batch is cut into equal fragments."""
+    timeout = float(config["resources"]["sample_timeout_s"])
+    fragment: int | str = algorithm.ROLLOUT_FRAGMENT_LENGTH
+    evaluation_timeout = config["evaluation"]["timeout_s"] or MIN_EVALUATION_TIMEOUT_S
+    if probe:
+        env_steps_per_s, episode_steps = probe["env_steps_per_s"], probe["episode_steps"]
+        longest = max(1, int(env_steps_per_s * timeout / SAMPLE_TIMEOUT_MARGIN))
+        batch = config["training"].get("train_batch_size_per_learner")
+        if fragment == "auto" and isinstance(batch, int):  # (a Tune search may sample the batch size)
+            resources = config["resources"]
+            share = math.ceil(batch * max(resources["num_learners"], 1) / max(resources["num_env_runners"], 1))
+            fragment = "auto" if share <= longest else math.ceil(share / math.ceil(share / longest))
+        if config["evaluation"]["timeout_s"] is None:
+            evaluation_timeout = max(MIN_EVALUATION_TIMEOUT_S, SAMPLE_TIMEOUT_MARGIN * episode_steps / env_steps_per_s)
+    return {"rollout_fragment_length": fragment, "sample_timeout_s": timeout, "evaluation_timeout_s": evaluation_timeout}
+
+
 def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: list[str], callbacks: type,
-                 state_dim: int | None = None) -> Any:  # fmt: skip
+                 state_dim: int | None = None, probe: dict[str, Any] | None = None) -> Any:  # fmt: skip
     """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose).
-    state_dim: the size of the env's global state, for a centralized critic."""
+    state_dim: the size of the env's global state, for a centralized critic.
+    probe: the bare env's measured `env_steps_per_s` and its `episode_steps` (prepare_run's probe),
+    to size rollout fragments and timeouts."""
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -125,6 +152,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     minibatches = training.pop("dataset_num_iters_per_learner", None)
+    sampling = sampling_settings(algorithm, config, probe)
     algorithm_config = (
         algorithm.config_class()()
         .environment(
@@ -136,7 +164,8 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         .env_runners(
             num_env_runners=0 if algorithm.OFFLINE_ONLY else resources["num_env_runners"],
             num_envs_per_env_runner=1,  # libsumo: one simulation per process
-            rollout_fragment_length=algorithm.ROLLOUT_FRAGMENT_LENGTH,
+            rollout_fragment_length=sampling["rollout_fragment_length"],
+            sample_timeout_s=sampling["sample_timeout_s"],
             num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
         )
         .resources(num_cpus_for_main_process=resources["num_cpus_for_main_process"])
@@ -149,6 +178,7 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
             evaluation_duration=evaluation["episodes"],
             evaluation_duration_unit="episodes",
             evaluation_num_env_runners=resources["evaluation_num_env_runners"],
+            evaluation_sample_timeout_s=sampling["evaluation_timeout_s"],
             evaluation_config=algorithm.config_class().overrides(
                 explore=False, env_config=evaluation_env,
                 metrics_num_episodes_for_smoothing=evaluation["episodes"],  # each evaluation stands alone

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import yaml
 
+from marlo_rllib.config import DEFAULTS, deep_merge
 from marlo_rllib.errors import UserError
 from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score
 
@@ -41,7 +42,7 @@ PROGRESS_COLUMNS = (
     "iteration", "timesteps", "time_s", "episode_return_mean", "episode_return_min", "episode_return_max",
     "episode_len_mean", "env_steps_sampled", "agent_steps_sampled", "env_steps_per_s", "success_streak",
     "delay", "trip_time", "waiting_time", "queue_length", "stopped_ratio", "throughput",
-    "eval_return_mean", "eval_delay", "score",
+    "eval_return_mean", "eval_delay", "score", "warning",
 )  # fmt: skip
 
 
@@ -66,6 +67,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         state = json.loads((run_dir / "state.json").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         raise UserError(f"{run_dir} is not a marlo run directory (no readable config.yaml and state.json)") from None
+    config = deep_merge(DEFAULTS, config)  # settings added since the run began take their defaults
     if not state.get("latest_checkpoint"):
         raise UserError(f"{run_dir} has no checkpoint to resume from yet")
     return config, state
@@ -91,12 +93,12 @@ def _git_commit() -> str | None:
 
 
 def write_run_files(run_dir: Path, config: dict[str, Any], env_config: dict[str, Any], spaces: dict[str, Any],
-                    state_dim: int, command: str) -> None:  # fmt: skip
+                    state_dim: int, probe: dict[str, Any], command: str) -> None:  # fmt: skip
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     info = {
         "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
         "git_commit": _git_commit(), "versions": _versions(), "env_config": env_config, "spaces": spaces,
-        "state_dim": state_dim,
+        "state_dim": state_dim, "probe": probe,
     }  # fmt: skip
     (run_dir / "metadata.json").write_text(json.dumps(info, indent=2) + "\n")
     (run_dir / "README.txt").write_text(
@@ -186,11 +188,30 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 raise UserError(f"--resume-from {weights}: its module is a {found.__name__}, {config['algorithm']} "
                                 f"--policy {config['policy']} trains a {shared_module_class(config).__name__}")  # fmt: skip
             PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
+        probe = probe_speed(env)
     finally:
         env.close()
     run_dir = new_run_dir(out, config["algorithm"], env.spec.name, run_name)
-    write_run_files(run_dir, config, env_config, spaces, state_dim, command)
+    write_run_files(run_dir, config, env_config, spaces, state_dim, probe, command)
     return run_dir, weights
+
+
+PROBE_SECONDS, PROBE_STEPS = 3.0, 200
+
+
+def probe_speed(env: Any) -> dict[str, Any]:
+    """The bare env's env steps per second under random greens (at most PROBE_SECONDS or
+    PROBE_STEPS), and the env steps of an episode: what sizes rollout fragments and timeouts."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    greens = {a: np.flatnonzero(env.action_mask(a)) for a in env.possible_agents}
+    steps, started = 0, time.perf_counter()
+    while steps < PROBE_STEPS and time.perf_counter() - started < PROBE_SECONDS and env.agents:
+        env.step({a: int(rng.choice(greens[a])) for a in env.agents})
+        steps += 1
+    rate = steps / max(time.perf_counter() - started, 1e-9)
+    return {"env_steps_per_s": round(rate, 1), "episode_steps": math.ceil((env.end - env.begin) / env.timing.delta_time)}
 
 
 # ---- Tune callback: progress log, periodic checkpoints, best pointer --------------------------
@@ -237,7 +258,7 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
                 if result.get("time_this_iter_s") and runners.get("num_env_steps_sampled") else None,
                 "success_streak": band.streak,
                 "eval_return_mean": evaluation.get("episode_return_mean"), "eval_delay": evaluation.get("delay"),
-                "score": score,
+                "score": score, "warning": band.warning,
                 **{k: runners.get(k) for k in PROGRESS_COLUMNS if k in runners},
             }  # fmt: skip
             path = run_dir / "progress.csv"
@@ -253,8 +274,8 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
                 return
             print(f"iter {row['iteration']:>4}  steps {steps:>9}  {elapsed:7.0f} s  "
                   f"return {_fmt(runners.get('episode_return_mean'))}  delay {_fmt(runners.get('delay'))}  "
-                  f"eval return {_fmt(evaluation.get('episode_return_mean'))}  eval delay {_fmt(evaluation.get('delay'))}",
-                  flush=True)  # fmt: skip
+                  f"eval return {_fmt(evaluation.get('episode_return_mean'))}  eval delay {_fmt(evaluation.get('delay'))}"
+                  + (f"  WARNING: {band.warning}" if band.warning else ""), flush=True)  # fmt: skip
 
         def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
             run_dir, state, _ = record_of(trial)
@@ -328,13 +349,17 @@ def checkpoint_config(config: dict[str, Any]) -> Any:
                                  checkpoint_score_order="max", checkpoint_at_end=True)  # fmt: skip
 
 
-def make_stopper(config: dict[str, Any], initial: BandState | None = None) -> BandStopper:
+def make_stopper(config: dict[str, Any], initial: BandState | None = None, probe: dict[str, Any] | None = None) -> BandStopper:
+    from marlo_rllib.algorithms import get_algorithm, sampling_settings
+
     stop = config["stop"]
+    sampling = sampling_settings(get_algorithm(config["algorithm"]), config, probe)
     return BandStopper(
         metric=stop["metric"], timesteps=stop["timesteps"], minutes=stop["minutes"],
         min_timesteps=stop["min_timesteps"], window=stop["window"], band=stop["band"], patience=stop["patience"],
         target=stop["target"], streak=stop["streak"], evaluation_interval=config["evaluation"]["interval"],
-        initial=initial,
+        initial=initial, sample_timeout_s=sampling["sample_timeout_s"],
+        evaluation_timeout_s=round(sampling["evaluation_timeout_s"], 1),
     )  # fmt: skip
 
 
@@ -354,7 +379,7 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     run_metadata = json.loads((run_dir / "metadata.json").read_text())
     env_config, agents = run_metadata["env_config"], list(run_metadata["spaces"])
     previous_best = state.get("band")
-    stopper = make_stopper(config, BandState(**previous_best) if previous_best else None)
+    stopper = make_stopper(config, BandState(**previous_best) if previous_best else None, run_metadata.get("probe"))
     segment, time_offset = state["segments"], state["time_s"]
     state.update(status="running", segments=segment + 1)
     save_state(run_dir, state)
@@ -371,7 +396,7 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     previous_handler = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
         algorithm_config = build_config(config, env_config, agents, callbacks_class(restore, weights),
-                                        state_dim=run_metadata.get("state_dim"))  # fmt: skip
+                                        state_dim=run_metadata.get("state_dim"), probe=run_metadata.get("probe"))  # fmt: skip
         init_ray(config, algorithm_config, debug)
         tuner = tune.Tuner(
             algorithm_config.algo_class,
@@ -396,6 +421,8 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     if result.error is not None:
         state["status"] = "failed"
         state["error"] = str(result.error).splitlines()[0][:500]
+    elif band is not None and band.failed:
+        state["status"], state["error"], state["stop_reason"] = "failed", band.reason, band.reason
     else:
         state["status"] = "interrupted" if stopper.interrupted else "finished"
         state["stop_reason"] = band.reason if band else None

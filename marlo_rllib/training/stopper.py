@@ -16,6 +16,11 @@ class BandState:
     plateau: int = 0
     streak: int = 0
     reason: str | None = None
+    timesteps: int = 0  # env steps sampled (lifetime) at the last result
+    idle: int = 0  # iterations in a row that sampled no env step
+    unevaluated: int = 0  # evaluations in a row that finished no episode
+    warning: str | None = None  # what went wrong in the last iteration
+    failed: bool = False  # stopped because training could not make progress
 
 
 def evaluation_score(result: dict[str, Any], metric: str, interval: int = 1) -> float | None:
@@ -48,13 +53,17 @@ class BandStopper(Stopper):
     (b) success: the trial stops after `streak` evaluations in a row that meet `target`.
     evaluation_interval: RLlib's; only every this many iterations is a new evaluation.
     initial: the counters a resumed run left off with.
+    (c) no progress: `stuck_after` iterations in a row that sampled no env step, or evaluations in a
+        row that finished no episode, fail the trial (RLlib drops sample() calls that pass their
+        timeout and carries on with nothing); the reason names the timeout to raise.
     `interrupted = True` stops each trial at its next result (Tune then writes its final checkpoint).
     """
 
     def __init__(self, *, metric: str = "return", timesteps: int, minutes: float | None = None,
                  min_timesteps: int = 0, window: int = 3, band: float = 0.02, patience: int = 10,
                  target: float | None = None, streak: int = 3, evaluation_interval: int = 1,
-                 initial: BandState | None = None) -> None:  # fmt: skip
+                 initial: BandState | None = None, stuck_after: int = 3, sample_timeout_s: float | None = None,
+                 evaluation_timeout_s: float | None = None) -> None:  # fmt: skip
         if metric not in ("return", "delay"):
             raise ValueError(f"metric must be 'return' or 'delay', got {metric!r}")
         self.metric, self.timesteps, self.minutes = metric, timesteps, minutes
@@ -62,6 +71,7 @@ class BandStopper(Stopper):
         self.target, self.streak, self.evaluation_interval = target, streak, evaluation_interval
         self.interrupted = False  # set by a signal handler: each trial stops at its next result
         self.initial = initial or BandState()
+        self.stuck_after, self.sample_timeout_s, self.evaluation_timeout_s = stuck_after, sample_timeout_s, evaluation_timeout_s
         self.trials: dict[str, BandState] = {}
 
     def met_target(self, score: float) -> bool:
@@ -73,7 +83,7 @@ class BandStopper(Stopper):
         state = self.trials.get(trial_id)
         if state is None:
             start = self.initial
-            state = BandState(deque(maxlen=self.window), start.best, start.plateau, start.streak)
+            state = BandState(deque(maxlen=self.window), start.best, start.plateau, start.streak, timesteps=start.timesteps)
             self.trials[trial_id] = state
         if score is None:
             return state
@@ -97,9 +107,30 @@ class BandStopper(Stopper):
                 state.reason = f"plateau: {self.patience} evaluations inside a {self.band:.0%} band of the best"
         return state
 
+    def check_progress(self, state: BandState, timesteps: int, evaluation_due: bool, score: float | None) -> None:
+        state.idle = 0 if timesteps > state.timesteps else state.idle + 1
+        if evaluation_due:
+            state.unevaluated = state.unevaluated + 1 if score is None else 0
+        state.timesteps = max(state.timesteps, int(timesteps))
+        warnings = []
+        if state.idle:
+            warnings.append(f"no env steps sampled: every sample() call outlasted resources.sample_timeout_s "
+                            f"({self.sample_timeout_s} s)")  # fmt: skip
+        if evaluation_due and state.unevaluated:
+            warnings.append(f"no evaluation episode finished within evaluation.timeout_s ({self.evaluation_timeout_s} s)")
+        state.warning = "; ".join(warnings) or None
+        if state.reason is None and max(state.idle, state.unevaluated) >= self.stuck_after:
+            count = max(state.idle, state.unevaluated)
+            state.failed = True
+            state.reason = (f"no progress in {count} iterations in a row: {state.warning}; raise that timeout "
+                            "(--set KEY=SECONDS) or lower the work per call (more --num-env-runners, shorter episodes)")  # fmt: skip
+
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         timesteps = result.get("num_env_steps_sampled_lifetime", 0)
-        state = self.observe(trial_id, timesteps, evaluation_score(result, self.metric, self.evaluation_interval))
+        score = evaluation_score(result, self.metric, self.evaluation_interval)
+        state = self.observe(trial_id, timesteps, score)
+        due = "training_iteration" in result and result["training_iteration"] % self.evaluation_interval == 0
+        self.check_progress(state, timesteps, due, score)
         if state.reason is None and timesteps >= self.timesteps:
             state.reason = f"budget: {timesteps} of {self.timesteps} env steps"
         if state.reason is None and self.minutes is not None and result.get("time_total_s", 0) >= 60 * self.minutes:

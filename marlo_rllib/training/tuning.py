@@ -64,14 +64,14 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
     metadata = json.loads((search_dir / "metadata.json").read_text())
     def rllib_config(settings: dict[str, Any]) -> Any:
         return build_config(settings, metadata["env_config"], list(metadata["spaces"]), callbacks_class(None, None),
-                            state_dim=metadata.get("state_dim"))  # fmt: skip
+                            state_dim=metadata.get("state_dim"), probe=metadata.get("probe"))  # fmt: skip
 
     base = rllib_config(config)  # RLlib validates only concrete values: resources come from the base config
     algorithm_config = rllib_config(deep_merge(config, nested({key: tune_domain(*spec) for key, spec in space.items()})))
     names = {key: key.split(".", 1)[1] for key in space}
     metric, mode = (("evaluation/env_runners/delay", "min") if config["stop"]["metric"] == "delay"
                     else ("evaluation/env_runners/episode_return_mean", "max"))  # fmt: skip
-    stopper = make_stopper(config)
+    stopper = make_stopper(config, probe=metadata.get("probe"))
     records: dict[str, tuple[Path, dict, float]] = {}
 
     def record_of(trial: Any) -> tuple[Path, dict, float]:
