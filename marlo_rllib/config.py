@@ -50,9 +50,10 @@ DEFAULTS: dict[str, Any] = {
     # timeout_s: None sizes it to an evaluation episode at the env's measured speed (at least 120 s)
     "evaluation": {"interval": 1, "episodes": 1, "timeout_s": None},
     "stop": {
-        "timesteps": 200_000,  # env steps
+        "timesteps": 200_000,  # env steps; with only `minutes` given, no step budget
         "minutes": None,  # wall-clock budget
-        "metric": "return",  # or "delay"
+        # checkpoints are scored on evaluation delay; diff-waiting-time's return telescopes to the final queue
+        "metric": "delay",  # or "return"
         "min_timesteps": 50_000,
         "window": 3,
         "band": 0.02,
@@ -164,6 +165,9 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
                 _check_type(f"{source}: training.{key}", value, preset[key])
     config = deep_merge(deep_merge(base, experiment), overrides)
     config["algorithm"] = algorithm.NAME
+    chosen_stop = {**(experiment.get("stop") or {}), **(overrides.get("stop") or {})}
+    if chosen_stop.get("minutes") is not None and "timesteps" not in chosen_stop:
+        config["stop"]["timesteps"] = None  # a wall-clock budget alone: no step default the user never chose
     if config["dataset"] and algorithm.OFFLINE_ONLY:
         from marlo_rllib.offline.dataset import fill_from_dataset
 
@@ -217,8 +221,12 @@ def validate(config: dict[str, Any]) -> None:
     if stop["metric"] not in ("return", "delay"):
         raise UserError(f"stop.metric must be 'return' or 'delay', got {stop['metric']!r}")
     for key in ("timesteps", "window", "patience", "streak"):
+        if key == "timesteps" and stop[key] is None and stop["minutes"] is not None:
+            continue
         if not isinstance(stop[key], int) or stop[key] < 1:
             raise UserError(f"stop.{key} must be a positive integer, got {stop[key]!r}")
+    if stop["minutes"] is not None and (not _is_number(stop["minutes"]) or not stop["minutes"] > 0):
+        raise UserError(f"stop.minutes must be a positive number, got {stop['minutes']!r}")
     if not isinstance(config["checkpoint"]["every"], int) or config["checkpoint"]["every"] < 1:
         raise UserError(f"checkpoint every must be a positive number of env steps, got {config['checkpoint']['every']!r}")
     if not isinstance(resources["num_env_runners"], int) or resources["num_env_runners"] < 1:

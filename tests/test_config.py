@@ -13,7 +13,7 @@ def test_priority_runs_cli_over_yaml_over_preset_over_defaults():
     config = compose(experiment, parse_set(["training.lr=2e-4", "resources.num_env_runners=3"]))
     assert config["training"]["lr"] == 2e-4  # --set beats the YAML
     assert config["training"]["num_epochs"] == 4  # the YAML beats the preset
-    assert config["training"]["minibatch_size"] == 256  # the CPU preset
+    assert config["training"]["minibatch_size"] == 1024  # the CPU preset
     assert config["stop"]["timesteps"] == 5000 and config["resources"]["num_env_runners"] == 3
     assert config["stop"]["window"] == 3  # a default
 
@@ -44,6 +44,14 @@ def test_bad_settings_are_user_errors(experiment, items, message):
         compose({"scenario": "grid4x4", **experiment}, parse_set(items))
 
 
+def test_a_wall_clock_budget_alone_has_no_step_budget():
+    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}})["stop"]["timesteps"] is None
+    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "timesteps": 5000}})["stop"]["timesteps"] == 5000
+    assert compose({"scenario": "grid4x4"}, {})["stop"]["timesteps"] == 200_000
+    with pytest.raises(UserError, match="stop.minutes must be a positive number"):
+        compose({"scenario": "grid4x4"}, {"stop": {"minutes": -1}})
+
+
 def test_free_form_sections_take_any_key():
     config = compose({"scenario": "grid4x4", "env": {"timing": {"delta_time": 10}}}, {})
     assert config["env"]["timing"] == {"delta_time": 10}
@@ -55,7 +63,7 @@ def test_learner_resources_map_to_rllib():
 
     env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
     for overrides, learners, gpus, lr in (
-        ({}, 0, 0, 3e-4),
+        ({}, 0, 0, 5e-4),
         ({"resources": {"gpu": True}}, 0, 1, 5e-4),  # the GPU preset comes with --gpu
         ({"resources": {"gpu": True, "num_learners": 2, "num_gpus_per_learner": 0.5}}, 2, 0.5, 5e-4),
     ):

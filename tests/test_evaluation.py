@@ -61,6 +61,7 @@ def test_benchmark_writes_table_and_plots(tmp_path):
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "comparison.md").read_text().strip().splitlines()
     assert [line.split("|")[1].strip() for line in table[2:]] == controllers
+    assert table[0].endswith("| delay vs max_pressure |") and table[2 + controllers.index("max_pressure")].endswith("| +0.0% |")
     assert [row["controller"] for row in csv.DictReader(open(tmp_path / "comparison.csv"))] == controllers
     for png in ["bars.png", *(f"heatmap_{c}.png" for c in controllers)]:
         data = (tmp_path / png).read_bytes()

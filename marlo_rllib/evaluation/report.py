@@ -37,11 +37,17 @@ def _cell(summary: dict[str, float]) -> str:
     return f"{summary['mean']:.2f} ± {summary['ci95']:.2f}"
 
 
-def markdown_table(rows: dict[str, dict[str, dict[str, float]]]) -> str:
-    """rows: controller -> aggregate()."""
-    lines = ["| controller | " + " | ".join(TABLE_METRICS) + " |", "|---" * (len(TABLE_METRICS) + 1) + "|"]
+def markdown_table(rows: dict[str, dict[str, dict[str, float]]], reference: str = "max_pressure") -> str:
+    """rows: controller -> aggregate(). With the reference controller among them, a last column
+    gives each controller's delay relative to the reference's."""
+    ratio = reference in rows
+    header = [*TABLE_METRICS, *([f"delay vs {reference}"] if ratio else [])]
+    lines = ["| controller | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     for controller, summary in rows.items():
-        lines.append(f"| {controller} | " + " | ".join(_cell(summary[m]) for m in TABLE_METRICS) + " |")
+        cells = [_cell(summary[m]) for m in TABLE_METRICS]
+        if ratio:
+            cells.append(f"{summary['delay']['mean'] / rows[reference]['delay']['mean'] - 1:+.1%}")
+        lines.append(f"| {controller} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

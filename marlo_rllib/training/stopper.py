@@ -44,7 +44,7 @@ class BandStopper(Stopper):
 
     metric: "return" or "delay"; `target` is in the metric's own units (a return to reach, or a
         delay in seconds to get under).
-    timesteps: the env-step budget; always stops the trial. minutes: optional wall-clock budget.
+    timesteps: the env-step budget (None: none); always stops the trial. minutes: optional wall-clock budget.
     (a) plateau: once `min_timesteps` env steps are sampled and `window` evaluations are in, the
         rolling mean m of the last `window` scores is compared with the best rolling mean b so far.
         m > b + band*|b| is real progress: b = m and the count restarts. b - band*|b| <= m <= b + band*|b|
@@ -59,7 +59,7 @@ class BandStopper(Stopper):
     `interrupted = True` stops each trial at its next result (Tune then writes its final checkpoint).
     """
 
-    def __init__(self, *, metric: str = "return", timesteps: int, minutes: float | None = None,
+    def __init__(self, *, metric: str = "return", timesteps: int | None, minutes: float | None = None,
                  min_timesteps: int = 0, window: int = 3, band: float = 0.02, patience: int = 10,
                  target: float | None = None, streak: int = 3, evaluation_interval: int = 1,
                  initial: BandState | None = None, stuck_after: int = 3, sample_timeout_s: float | None = None,
@@ -131,7 +131,7 @@ class BandStopper(Stopper):
         state = self.observe(trial_id, timesteps, score)
         due = "training_iteration" in result and result["training_iteration"] % self.evaluation_interval == 0
         self.check_progress(state, timesteps, due, score)
-        if state.reason is None and timesteps >= self.timesteps:
+        if state.reason is None and self.timesteps is not None and timesteps >= self.timesteps:
             state.reason = f"budget: {timesteps} of {self.timesteps} env steps"
         if state.reason is None and self.minutes is not None and result.get("time_total_s", 0) >= 60 * self.minutes:
             state.reason = f"budget: {self.minutes} minutes"
