@@ -156,11 +156,18 @@ def _evaluation_plan(args: argparse.Namespace, controllers: list[str]):
     out = _writable_dir(Path(args.out))
     timing = resco_timing(spec.name) if args.timing == "resco" else {}
     options = {"timing": timing, "demand_scale": args.demand_scale, "episode_seconds": args.seconds}
+    if args.traffic is not None:
+        names = [t.name for t in spec.traffic]
+        if args.traffic not in names:
+            raise UserError(f"--traffic {args.traffic!r}: {spec.name} has "
+                            + (f"the traffic demands {', '.join(names)}" if names else "one traffic demand, unnamed"))  # fmt: skip
+        options["traffic_scenario"] = args.traffic
     scenario = str(spec.source)
     tasks = [EpisodeTask(scenario, c, seed, options) for c in controllers for seed in seeds]
     context = {
         "scenario": spec.name, "seeds": seeds, "timing": {**spec.timing.model_dump(), **timing},
         "demand_scale": args.demand_scale, "episode_seconds": args.seconds or spec.episode_seconds,
+        "traffic": args.traffic,
         "command": "marlo " + " ".join(sys.argv[1:]),
     }  # fmt: skip
     return spec, tasks, out, context
@@ -354,6 +361,7 @@ def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timing", choices=("scenario", "resco"), default="scenario",
                         help="resco: 10 s decisions with 3 s yellow (5 s and 2 s on arterial4x4)")  # fmt: skip
     parser.add_argument("--demand-scale", type=float, default=1.0, help="SUMO's --scale on the scenario's demand")
+    parser.add_argument("--traffic", help="a generated scenario's traffic demand by name (default: its first)")
     parser.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
     parser.add_argument("--workers", type=int, default=None, help="parallel episodes (default: one per CPU)")
 

@@ -1,0 +1,192 @@
+"""The standing benchmark: what the default `marlo train` gives on each map, against the classic
+controllers and against the plain sumo-rl + stock RLlib PPO pipeline, on held-out seeds.
+
+    python benchmarks/suite.py --maps grid4x4,cologne8 --minutes 20
+
+Per map:
+- `marlo train --scenario MAP --minutes M` exactly as a user types it (training SUMO seeds start
+  at 100000), and its `best` checkpoint;
+- on grid4x4, cologne8 and arterial4x4, the plain contender (benchmarks/plain_pipeline.py) for
+  the same wall-clock budget, its final weights;
+- `marlo benchmark` with fixed, actuated, max-pressure, greedy and the policy on SUMO seeds 0-4 at
+  demand scales 0.8, 1.0 and 1.2 (grid6: also its evaluation-only demand), the plain policy on the
+  same seeds; mean ± 95% CI, delay relative to max-pressure.
+Each map's section of docs/RESULTS.md is rewritten as soon as the map is done; raw files go to
+docs/results/MAP/. A map whose training already finished in --work is not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sections import write_section
+
+REPO = Path(__file__).resolve().parents[1]
+MAPS = ("grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21", "grid6")
+PLAIN_MAPS = ("grid4x4", "cologne8", "arterial4x4")
+BASELINES = ("fixed", "actuated", "max_pressure", "greedy")
+SCALES = (0.8, 1.0, 1.2)
+RESULTS = REPO / "docs" / "RESULTS.md"
+
+
+def run(command: list[str], log: Path) -> None:
+    print("$ " + " ".join(command), flush=True)
+    env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray", dir="/tmp")}
+    try:
+        with log.open("w") as stream:
+            subprocess.run(command, cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT, check=True)
+    finally:
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+
+
+def marlo(*args: str) -> list[str]:
+    return [sys.executable, "-m", "marlo_rllib.cli", *args]
+
+
+def train_marlo(name: str, minutes: float, work: Path) -> Path:
+    run_dir = work / "marlo"
+    state = run_dir / "state.json"
+    if not (state.exists() and json.loads(state.read_text())["status"] == "finished"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run(marlo("train", "--scenario", name, "--minutes", str(minutes), "--out", str(work), "--run-name", "marlo"),
+            work / "train.log")  # fmt: skip
+    return run_dir
+
+
+def train_plain(name: str, minutes: float, work: Path) -> Path:
+    out = work / "plain"
+    if not (out / "plain.json").exists():
+        run([sys.executable, str(REPO / "benchmarks" / "plain_pipeline.py"), "train", "--scenario", name,
+             "--minutes", str(minutes), "--out", str(out)], work / "plain_train.log")  # fmt: skip
+    return out
+
+
+def evaluate(name: str, run_dir: Path, plain: Path | None, seeds: list[int], scale: float, traffic: str | None,
+             work: Path) -> dict[str, dict[str, float]]:  # fmt: skip
+    """controller -> {delay, ci, ... every metric's mean} at one demand (scale, traffic)."""
+    from plain_pipeline import evaluate as evaluate_plain
+
+    from marlo_rllib.evaluation.report import mean_ci
+
+    label = f"scale_{scale:g}" + (f"_{traffic}" if traffic else "")
+    out = work / label
+    policy = f"ckpt:{run_dir}"
+    run(marlo("benchmark", "--scenario", name, "--controllers", ",".join([*BASELINES, policy]),
+              "--seeds", ",".join(map(str, seeds)), "--demand-scale", str(scale), "--out", str(out),
+              *(["--traffic", traffic] if traffic else [])), work / f"{label}.log")  # fmt: skip
+    aggregate = json.loads((out / "metrics.json").read_text())["aggregate"]
+    rows = {("marlo" if c == policy else c): {m: s["mean"] for m, s in summary.items()} | {"ci": summary["delay"]["ci95"]}
+            for c, summary in aggregate.items()}  # fmt: skip
+    if plain is not None and traffic is None:
+        episodes = evaluate_plain(name, plain, seeds, scale)
+        mean, ci = mean_ci([e["delay"] for e in episodes])
+        rows["plain"] = {"delay": mean, "ci": ci, **{m: mean_ci([e[m] for e in episodes])[0] for m in ("trip_time", "waiting_time", "throughput")}}
+        (out / "plain.json").write_text(json.dumps(episodes, indent=1) + "\n")
+    return rows
+
+
+def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: str) -> None:
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in csv.DictReader((run_dir / "progress.csv").open()) if r["eval_delay"]]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot([float(r["time_s"]) / 60 for r in rows], [float(r["eval_delay"]) for r in rows], "o-", label="marlo (evaluation episode)")
+    for (label, value), style in zip(references.items(), ("--", ":", "-.")):
+        axis.axhline(value, linestyle=style, color="gray", label=f"{label} ({value:.1f} s)")
+    axis.set(xlabel="training wall-clock (minutes)", ylabel="delay (s/vehicle)", title=title)
+    axis.set_yscale("log")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | None, command: str, minutes: float,
+              seeds: list[int]) -> None:  # fmt: skip
+    docs = REPO / "docs" / "results" / name
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run_dir / "progress.csv", docs / "progress.csv")
+    (docs / "tables.json").write_text(json.dumps(tables, indent=1) + "\n")
+    state = json.loads((run_dir / "state.json").read_text())
+    best = state.get("best") or {}
+    plain_info = json.loads((plain / "plain.json").read_text()) if plain else None
+    base = tables[next(iter(tables))]
+    plot_curve(run_dir, {"max-pressure": base["max_pressure"]["delay"], "fixed-time": base["fixed"]["delay"],
+                         **({"plain (final)": base["plain"]["delay"]} if "plain" in base else {})},
+               docs / "learning_curve.png", f"{name}: evaluation delay while training")  # fmt: skip
+    lines = [
+        f"## {name}", "", "Generated by", "", f"    {command}", "",
+        f"marlo: `marlo train --scenario {name} --minutes {minutes:g}` (all defaults), {state['timesteps']} env steps in "
+        f"{state['iteration']} iterations, {state['time_s'] / 60:.1f} minutes; evaluated: its best checkpoint "
+        f"(iteration {best.get('iteration')}, {best.get('timesteps')} env steps, by evaluation delay).",
+    ]  # fmt: skip
+    if plain_info:
+        lines.append(f"plain: sumo-rl's SumoEnvironment + stock RLlib PPO (sumo-rl's example settings, "
+                     f"{'one shared module' if plain_info['shared'] else 'one module per junction'}), "
+                     f"{plain_info['env_steps']} env steps in {plain_info['iterations']} iterations; its final weights.")  # fmt: skip
+    lines += ["", f"Delay in s/vehicle on SUMO seeds {','.join(map(str, seeds))} (never used in training), one episode "
+              "each, mean ± 95% CI; the last columns compare with max-pressure (and marlo with plain).", ""]  # fmt: skip
+    controllers = [*BASELINES, "marlo", *(["plain"] if plain_info else [])]
+    lines += ["| demand | " + " | ".join(controllers) + " | marlo vs max-pressure |" + (" marlo vs plain |" if plain_info else ""),
+              "|---" * (len(controllers) + 2 + bool(plain_info)) + "|"]  # fmt: skip
+    for label, rows in tables.items():
+        cells = [f"{rows[c]['delay']:.2f} ± {rows[c]['ci']:.2f}" if c in rows else "-" for c in controllers]
+        ratio = f"{rows['marlo']['delay'] / rows['max_pressure']['delay']:.3f}"
+        versus = f" {rows['marlo']['delay'] / rows['plain']['delay']:.3f} |" if "plain" in rows else (" - |" if plain_info else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |" + versus)
+    lines += ["", f"![learning curve](results/{name}/learning_curve.png)", "",
+              f"Raw: `docs/results/{name}/` (progress.csv, tables.json with every metric's mean)."]  # fmt: skip
+    write_section(RESULTS, f"suite {name}", lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps", default=",".join(MAPS), help=f"comma-separated, of {', '.join(MAPS)}")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget per run (default 20)")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="evaluation SUMO seeds")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain contender")
+    parser.add_argument("--work", default="runs/suite", help="training runs and raw evaluations (default runs/suite)")
+    args = parser.parse_args()
+    maps = [m.strip() for m in args.maps.split(",") if m.strip()]
+    unknown = [m for m in maps if m not in MAPS]
+    if unknown or not maps:
+        parser.exit(2, f"suite.py: error: unknown map {', '.join(unknown) or '(none)'}; valid: {', '.join(MAPS)}\n")
+    if not args.minutes > 0:
+        parser.exit(2, f"suite.py: error: --minutes must be positive, got {args.minutes}\n")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.exit(2, f"suite.py: error: --seeds takes integers separated by commas, got {args.seeds!r}\n")
+    if not seeds or min(seeds) < 0:
+        parser.exit(2, "suite.py: error: --seeds must be integers >= 0\n")
+    command = "python benchmarks/suite.py " + " ".join(sys.argv[1:])
+    from marlo_rllib.scenarios import load_scenario
+
+    for name in maps:
+        work = (REPO / args.work / name).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        run_dir = train_marlo(name, args.minutes, work)
+        plain = train_plain(name, args.minutes, work) if name in PLAIN_MAPS and not args.no_plain else None
+        tables = {f"{scale:g}": evaluate(name, run_dir, plain, seeds, scale, None, work) for scale in SCALES}
+        for traffic in load_scenario(name).evaluation_traffic:
+            tables[f"1 ({traffic})"] = evaluate(name, run_dir, plain, seeds, 1.0, traffic, work)
+        write_map(name, tables, run_dir, plain, command, args.minutes, seeds)
+        print(f"{name}: " + ", ".join(f"{k}: marlo {v['marlo']['delay']:.1f} / max-pressure {v['max_pressure']['delay']:.1f}"
+                                      for k, v in tables.items()), flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
