@@ -151,8 +151,12 @@ def _evaluation_plan(args: argparse.Namespace, controllers: list[str]):
         make_controller(name)
     spec = load_scenario(args.scenario)
     seeds = _seeds(args)
-    if args.demand_scale <= 0:
-        raise UserError(f"--demand-scale must be positive, got {args.demand_scale}")
+    if not 0 < args.demand_scale < float("inf"):
+        raise UserError(f"--demand-scale must be a positive number, got {args.demand_scale}")
+    if args.seconds is not None and args.seconds < 1:
+        raise UserError(f"--seconds must be at least 1, got {args.seconds}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
     out = _writable_dir(Path(args.out))
     timing = resco_timing(spec.name) if args.timing == "resco" else {}
     options = {"timing": timing, "demand_scale": args.demand_scale, "episode_seconds": args.seconds}
