@@ -96,7 +96,7 @@ def write_table(results: list[dict]) -> None:
     for r in results:
         probe = r["probe"] or {}
         lines.append(f"| {r['map']} | {r['runners']} | {probe.get('env_steps_per_s', '-')} | "
-                     f"{fragment(r) if r['probe'] else '-'} | {r['env_steps']} | {r['iteration_s'] or '-'} | "
+                     f"{fragment(r) if r['probe'] else '-'} | {r['env_steps']} | {round(r['iteration_s'], 1) if r['iteration_s'] else '-'} | "
                      f"{r['eval_delay'] or '-'} |")  # fmt: skip
     stuck = [f"{r['map']} ({r['runners']})" for r in results if r["env_steps"] <= 0]
     lines += ["", f"Maps with no env step in the first iteration: {', '.join(stuck) or 'none'}."]
@@ -119,7 +119,7 @@ def main() -> int:
         parser.exit(2, f"first_iteration.py: error: --runners takes integers, got {args.runners!r}\n")
     if not runners or min(runners) < 1:
         parser.exit(2, "first_iteration.py: error: --runners must be at least 1\n")
-    command = "python benchmarks/first_iteration.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python benchmarks/first_iteration.py", *sys.argv[1:]])
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     results = [r for r in previous if (r["map"], r["runners"]) not in {(m, n) for m in maps for n in runners}]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
