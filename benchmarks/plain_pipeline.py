@@ -4,7 +4,7 @@ sumo-rl's core `SumoEnvironment` (its PettingZoo wrapper calls a name current pe
 exports) behind a thin RLlib MultiAgentEnv, on libsumo; stock `PPOConfig` with the settings of
 sumo-rl's RLlib example (experiments/ppo_4x4grid.py: 4 env runners, fragments of 128, batch 512,
 lr 2e-5, gamma 0.95, lambda 0.9, clip 0.4, entropy 0.1, vf 0.25, minibatch 64, 10 epochs); one module
-for all junctions where their spaces agree (RLlib's default policy), one per junction otherwise.
+for all junctions where their spaces agree, one per junction otherwise.
 Training runs `algo.train()` until the wall-clock budget is spent and keeps the final weights, as
 that example does. Evaluation: greedy actions, SUMO seeds given, delay from SUMO's tripinfo
 (the same reader as marlo's, so the same RESCO definition).
@@ -99,7 +99,9 @@ def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
         .env_runners(num_env_runners=RUNNERS, rollout_fragment_length=FRAGMENT)
         .training(**STOCK)
     )
-    if not shared:  # RLlib's default policy needs one space for all agents
+    if shared:
+        config = config.multi_agent(policies={"shared"}, policy_mapping_fn=lambda *args, **kwargs: "shared")
+    else:  # one module per junction: their spaces differ
         env = sumo_rl_env(scenario)
         agents = list(env.ts_ids)
         env.close()
@@ -141,7 +143,7 @@ def _episode(task: tuple[str, str, int, float]) -> dict[str, float]:
         while not done:
             actions = {}
             for agent, observation in observations.items():
-                module = modules.get(agent) or modules["default_policy"]
+                module = modules.get(agent) or modules["shared"]
                 batch = {"obs": torch.as_tensor(np.asarray(observation, dtype=np.float32))[None]}
                 logits = module.forward_inference(batch)["action_dist_inputs"]
                 actions[agent] = int(torch.argmax(logits, dim=-1)[0])
