@@ -34,11 +34,14 @@ PLAIN_MAPS = ("grid4x4", "cologne8", "arterial4x4")
 BASELINES = ("fixed", "actuated", "max_pressure", "greedy")
 SCALES = (0.8, 1.0, 1.2)
 RESULTS = REPO / "docs" / "RESULTS.md"
+# Importing plain_pipeline switches traci to libsumo, and libsumo then points SUMO_HOME at its own
+# data folder: the commands run here get the environment as it was before.
+CLEAN_ENV = dict(os.environ)
 
 
 def run(command: list[str], log: Path) -> None:
     print("$ " + " ".join(command), flush=True)
-    env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray", dir="/tmp")}
+    env = {**CLEAN_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray", dir="/tmp")}
     try:
         with log.open("w") as stream:
             subprocess.run(command, cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT, check=True)
@@ -135,7 +138,7 @@ def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | N
     if plain_info:
         lines.append(f"plain: sumo-rl's SumoEnvironment + stock RLlib PPO (sumo-rl's example settings, "
                      f"{'one shared module' if plain_info['shared'] else 'one module per junction'}), "
-                     f"{plain_info['env_steps']} env steps in {plain_info['iterations']} iterations; its final weights.")  # fmt: skip
+                     f"{int(plain_info['env_steps'])} env steps in {plain_info['iterations']} iterations; its final weights.")  # fmt: skip
     lines += ["", f"Delay in s/vehicle on SUMO seeds {','.join(map(str, seeds))} (never used in training), one episode "
               "each, mean ± 95% CI; the last columns compare with max-pressure (and marlo with plain).", ""]  # fmt: skip
     controllers = [*BASELINES, "marlo", *(["plain"] if plain_info else [])]
