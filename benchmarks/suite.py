@@ -125,7 +125,7 @@ def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | N
     state = json.loads((run_dir / "state.json").read_text())
     best = state.get("best") or {}
     plain_info = json.loads((plain / "plain.json").read_text()) if plain else None
-    base = tables[next(iter(tables))]
+    base = tables["1"]  # training evaluates at demand 1.0
     plot_curve(run_dir, {"max-pressure": base["max_pressure"]["delay"], "fixed-time": base["fixed"]["delay"],
                          **({"plain (final)": base["plain"]["delay"]} if "plain" in base else {})},
                docs / "learning_curve.png", f"{name}: evaluation delay while training")  # fmt: skip
