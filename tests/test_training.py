@@ -61,7 +61,7 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
     for name in ("config.yaml", "metadata.json", "README.txt", "progress.csv", "state.json"):
         assert (shared_run / name).is_file(), name
     config = yaml.safe_load((shared_run / "config.yaml").read_text())
-    assert config["training"]["lr"] == 3e-4 and config["training"]["num_epochs"] == 1  # preset < --set
+    assert config["training"]["lr"] == 5e-4 and config["training"]["num_epochs"] == 1  # preset < --set
     metadata = json.loads((shared_run / "metadata.json").read_text())
     assert set(metadata["spaces"]) == {"1", "2", "5", "6"} and "ray" in metadata["versions"]
     rows = progress(shared_run)
