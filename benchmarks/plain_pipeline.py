@@ -80,10 +80,11 @@ class SumoRLMultiAgentEnv(MultiAgentEnv):
         self.env.close()
 
 
-def shared_spaces(scenario: str) -> bool:
+def junction_spaces(scenario: str) -> dict[str, tuple[str, str]]:
+    """Each junction's (observation space, action space), as sumo-rl builds them."""
     env = sumo_rl_env(scenario)
     try:
-        return len({(str(env.observation_spaces(a)), str(env.action_spaces(a))) for a in env.ts_ids}) == 1
+        return {a: (str(env.observation_spaces(a)), str(env.action_spaces(a))) for a in env.ts_ids}
     finally:
         env.close()
 
@@ -92,7 +93,8 @@ def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    shared = shared_spaces(scenario)
+    spaces = junction_spaces(scenario)
+    shared = len(set(spaces.values())) == 1
     config = (
         PPOConfig()
         .environment(SumoRLMultiAgentEnv, env_config={"scenario": scenario}, disable_env_checking=True)
@@ -102,10 +104,7 @@ def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
     if shared:
         config = config.multi_agent(policies={"shared"}, policy_mapping_fn=lambda *args, **kwargs: "shared")
     else:  # one module per junction: their spaces differ
-        env = sumo_rl_env(scenario)
-        agents = list(env.ts_ids)
-        env.close()
-        config = config.multi_agent(policies=set(agents), policy_mapping_fn=lambda agent_id, *args, **kwargs: agent_id)
+        config = config.multi_agent(policies=set(spaces), policy_mapping_fn=lambda agent_id, *args, **kwargs: agent_id)
     ray.init(num_cpus=max(os.cpu_count() or 1, RUNNERS + 1), include_dashboard=False, log_to_driver=False)
     curve = []
     try:
