@@ -12,6 +12,7 @@ from typing import Sequence
 import yaml
 
 from marlo_rllib.algorithms import POLICY_LAYOUTS
+from marlo_rllib.config import SUMO_SEEDS
 from marlo_rllib.errors import UserError
 from marlo_rllib.offline import COLLECT_SEED
 
@@ -124,10 +125,14 @@ def _seeds(args: argparse.Namespace) -> list[int]:
             raise UserError(f"--seeds takes integers separated by commas, got {args.seeds!r}") from None
         if not seeds:
             raise UserError("--seeds is empty")
-        return seeds
-    if args.episodes < 1:
-        raise UserError(f"--episodes must be at least 1, got {args.episodes}")
-    return list(range(args.seed, args.seed + args.episodes))
+    else:
+        if args.episodes < 1:
+            raise UserError(f"--episodes must be at least 1, got {args.episodes}")
+        seeds = list(range(args.seed, args.seed + args.episodes))
+    wrong = [seed for seed in seeds if not 0 <= seed < SUMO_SEEDS]
+    if wrong:
+        raise UserError(f"SUMO seeds are 0 to {SUMO_SEEDS - 1}, got {wrong[0]}")
+    return seeds
 
 
 def _writable_dir(path: Path) -> Path:
@@ -331,8 +336,15 @@ def _submit(args: argparse.Namespace) -> int:
     if args.slurm:
         script = cluster.render_slurm(command, nodes=args.nodes, cpus_per_node=args.cpus_per_node,
                                       gpus_per_node=args.gpus_per_node, time_limit=args.time, setup=args.setup)  # fmt: skip
+        _check_marlo_command(command)
         if args.output:
-            Path(args.output).write_text(script)
+            output = Path(args.output)
+            if output.exists():
+                raise UserError(f"--output {output} exists; remove it or name another file")
+            try:
+                output.write_text(script)
+            except OSError as exc:
+                raise UserError(f"cannot write --output {output}: {exc.strerror}") from None
             print(f"wrote {args.output}; submit it with: sbatch {args.output}")
         else:
             print(script, end="")
@@ -354,6 +366,17 @@ def _submit(args: argparse.Namespace) -> int:
     job_id, status = cluster.submit(args.address, command, follow=not args.no_follow)
     print(f"{job_id}: {status}")
     return {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 130}.get(status, 0)
+
+
+def _check_marlo_command(command: list[str]) -> None:
+    """A command for the cluster gets the checks it would get here, before anything is submitted."""
+    if command[:1] != ["train"]:
+        return
+    from marlo_rllib.training.runner import env_config_of
+
+    args = build_parser().parse_args(command)  # a usage mistake exits 2 with argparse's one line
+    if not args.resume:
+        env_config_of(_composed(args))  # the scenario and its timing resolve
 
 
 def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:

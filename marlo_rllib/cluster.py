@@ -89,7 +89,8 @@ def render_slurm(marlo_args: list[str], *, nodes: int, cpus_per_node: int, gpus_
         raise UserError("--slurm runs `train …` against the allocation's Ray cluster; put the train command after --")
     if nodes < 1 or cpus_per_node < 1 or gpus_per_node < 0:
         raise UserError("--nodes and --cpus-per-node must be at least 1, --gpus-per-node at least 0")
-    if not re.fullmatch(r"(\d+-)?\d{1,2}:\d{2}:\d{2}", time_limit):
+    match = re.fullmatch(r"(\d+-)?(\d{1,2}):(\d{2}):(\d{2})", time_limit)
+    if not match or int(match[3]) > 59 or int(match[4]) > 59 or (match[1] and int(match[2]) > 23):
         raise UserError(f"--time takes HH:MM:SS or D-HH:MM:SS, got {time_limit!r}")
     lines = SLURM_TEMPLATE.read_text().splitlines(keepends=True)
     if gpus_per_node == 0:

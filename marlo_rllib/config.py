@@ -9,11 +9,13 @@ so a typo in `--set` or in a YAML never trains silently with the default.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marlo_rllib.errors import UserError
 
@@ -80,7 +82,7 @@ def load_yaml(text: str) -> Any:
 
 
 # Sections whose keys are free-form (validated by the code that consumes them).
-FREE_FORM = {("env", "timing"), ("env", "reward_params")}
+FREE_FORM = {("training",), ("env", "timing"), ("env", "reward_params")}
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +101,8 @@ def check_keys(update: dict[str, Any], shape: dict[str, Any], source: str, prefi
         if key not in shape:
             valid = ", ".join(sorted(shape)) or "(none)"
             raise UserError(f"{source}: unknown key {'.'.join(path)!r}; valid here: {valid}")
+        if isinstance(shape[key], dict) and not isinstance(value, dict):
+            raise UserError(f"{source}: {'.'.join(path)} must be a mapping of settings, got {value!r}")
         if isinstance(value, dict) and isinstance(shape[key], dict) and path not in FREE_FORM:
             check_keys(value, shape[key], source, path)
 
@@ -128,6 +132,8 @@ def read_yaml_file(path: Path, what: str) -> Any:
         return load_yaml(path.read_text())
     except OSError as exc:
         raise UserError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {path} is not a text file") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
 
@@ -146,13 +152,13 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
     """The resolved experiment. `overrides` are the command line's (flags and --set)."""
     from marlo_rllib.algorithms import get_algorithm, resolve_alias, training_keys
 
-    name, policy = resolve_alias(overrides.get("algorithm") or experiment.get("algorithm") or DEFAULTS["algorithm"],
-                                 overrides.get("policy") or experiment.get("policy"))  # fmt: skip
+    name, policy = resolve_alias(_first_given(overrides.get("algorithm"), experiment.get("algorithm"), DEFAULTS["algorithm"]),
+                                 _first_given(overrides.get("policy"), experiment.get("policy")))  # fmt: skip
     overrides = {**overrides, "algorithm": name, **({"policy": policy} if policy else {})}
     algorithm = get_algorithm(name)
     overrides = _training_shorthand(overrides, training_keys(algorithm.NAME))
-    check_keys(experiment, {**DEFAULTS, "training": None}, "experiment")
-    check_keys(overrides, {**DEFAULTS, "training": None}, "--set")
+    check_keys(experiment, DEFAULTS, "experiment")
+    check_keys(overrides, DEFAULTS, "--set")
     chosen = deep_merge(deep_merge(DEFAULTS, experiment), overrides)
     preset = algorithm.PRESETS["gpu" if chosen["resources"]["gpu"] else "cpu"]
     base = deep_merge(DEFAULTS, {"training": preset})
@@ -176,6 +182,11 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
     return config
 
 
+def _first_given(*values: Any) -> Any:
+    """The first value that is not None: an empty name given on purpose is an error, not a default."""
+    return next((value for value in values if value is not None), None)
+
+
 def _training_shorthand(overrides: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     """`--set lr=1e-4` means `--set training.lr=1e-4` when `lr` is no top-level key."""
     moved = {key: value for key, value in overrides.items() if key not in DEFAULTS and key in keys}
@@ -196,7 +207,10 @@ def _is_schedule(value: Any) -> bool:
 
 def _check_type(name: str, value: Any, preset: Any) -> None:
     """An override must have its preset's type; numbers and [[timestep, value], ...] schedules mix."""
-    if _is_number(preset) or _is_schedule(preset):
+    if isinstance(preset, int) and not isinstance(preset, bool):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise UserError(f"{name} must be an integer, got {value!r}")
+    elif _is_number(preset) or _is_schedule(preset):
         if not (_is_number(value) or _is_schedule(value)):
             raise UserError(f"{name} must be a number (or a [[timestep, value], ...] schedule), got {value!r}")
     elif isinstance(preset, dict) and not isinstance(value, dict):
@@ -205,11 +219,123 @@ def _check_type(name: str, value: Any, preset: Any) -> None:
         raise UserError(f"{name} must be a {type(preset).__name__}, got {value!r}")
 
 
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+SUMO_SEEDS = 2**31  # SUMO's --seed is a C int
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Env(_Section):
+    observation: str | None
+    reward: str | None
+    reward_params: dict[str, Any] | None
+    timing: dict[str, Any]
+    episode_seconds: AtLeastOne | None
+    demand_scale: Positive
+    backend: str
+
+
+class _Model(_Section):
+    fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)]
+    fcnet_activation: Literal["tanh", "relu", "silu"]
+
+
+class _Critic(_Section):
+    sharing: bool
+
+
+class _Resources(_Section):
+    gpu: bool
+    num_env_runners: AtLeastOne
+    num_cpus_per_env_runner: Positive
+    num_cpus_for_main_process: Positive
+    evaluation_num_env_runners: Annotated[int, Field(ge=0)]
+    num_learners: Annotated[int, Field(ge=0)]
+    num_gpus_per_learner: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+    ray_address: str | None
+    sample_timeout_s: Positive
+
+
+class _Evaluation(_Section):
+    interval: AtLeastOne
+    episodes: AtLeastOne
+    timeout_s: Positive | None
+
+
+class _Stop(_Section):
+    timesteps: AtLeastOne | None
+    minutes: Positive | None
+    metric: Literal["return", "delay"]
+    min_timesteps: Annotated[int, Field(ge=0)]
+    window: AtLeastOne
+    band: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    patience: AtLeastOne
+    target: Annotated[float, Field(allow_inf_nan=False)] | None
+    streak: AtLeastOne
+
+
+class _Checkpoint(_Section):
+    every: AtLeastOne
+    num_to_keep: AtLeastOne | None
+
+
+class _Experiment(_Section):
+    """Types and ranges of every setting but `training` (RLlib's own keys; see TRAINING_RANGES)."""
+
+    scenario: str
+    algorithm: str
+    policy: str
+    seed: Annotated[int, Field(ge=0, lt=SUMO_SEEDS)]
+    dataset: str | None
+    env: _Env
+    training: dict[str, Any]
+    model: _Model
+    critic: _Critic
+    resources: _Resources
+    evaluation: _Evaluation
+    stop: _Stop
+    checkpoint: _Checkpoint
+
+
+# (low, high, low inclusive) for the RLlib training keys every user touches; None: unbounded
+TRAINING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "lr": (0, None, True), "gamma": (0, 1, False), "lambda_": (0, 1, True), "clip_param": (0, None, False),
+    "entropy_coeff": (0, None, True), "vf_loss_coeff": (0, None, True), "grad_clip": (0, None, False),
+    "kl_coeff": (0, None, True), "tau": (0, 1, False), "vtrace_clip_rho_threshold": (0, None, False),
+    "num_epochs": (1, None, True), "minibatch_size": (1, None, True), "train_batch_size_per_learner": (1, None, True),
+}  # fmt: skip
+
+
+def _check_training(training: dict[str, Any]) -> None:
+    for key, (low, high, inclusive) in TRAINING_RANGES.items():
+        value = training.get(key)
+        if not _is_number(value):
+            continue  # absent, None or a schedule
+        below = value < low if inclusive else value <= low
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            span = f"{'[' if inclusive else '('}{low}, {high if high is not None else 'inf'}{']' if high is not None else ')'}"
+            raise UserError(f"training.{key} must be in {span}, got {value!r}")
+
+
+def _schema_error(error: dict[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].replace("Input should", "must").replace("Value error, ", "")
+    return f"{path} {message}, got {error['input']!r}"
+
+
 def validate(config: dict[str, Any]) -> None:
     from marlo_rllib.algorithms import ALGORITHMS, check_combination, get_algorithm
 
     if not config["scenario"]:
         raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
+    try:
+        _Experiment.model_validate(config)
+    except ValidationError as exc:
+        raise UserError(_schema_error(exc.errors()[0])) from None
+    _check_training(config["training"])
     algorithm = get_algorithm(config["algorithm"])
     check_combination(algorithm, config["policy"])
     offline = [name for name in ALGORITHMS if get_algorithm(name).OFFLINE_ONLY]
@@ -218,27 +344,7 @@ def validate(config: dict[str, Any]) -> None:
     if config["dataset"] and not algorithm.OFFLINE_ONLY:
         raise UserError(f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO")
     stop, resources = config["stop"], config["resources"]
-    if stop["metric"] not in ("return", "delay"):
-        raise UserError(f"stop.metric must be 'return' or 'delay', got {stop['metric']!r}")
-    for key in ("timesteps", "window", "patience", "streak"):
-        if key == "timesteps" and stop[key] is None and stop["minutes"] is not None:
-            continue
-        if not isinstance(stop[key], int) or stop[key] < 1:
-            raise UserError(f"stop.{key} must be a positive integer, got {stop[key]!r}")
-    if stop["minutes"] is not None and (not _is_number(stop["minutes"]) or not stop["minutes"] > 0):
-        raise UserError(f"stop.minutes must be a positive number, got {stop['minutes']!r}")
-    if not isinstance(config["checkpoint"]["every"], int) or config["checkpoint"]["every"] < 1:
-        raise UserError(f"checkpoint every must be a positive number of env steps, got {config['checkpoint']['every']!r}")
-    if not isinstance(resources["num_env_runners"], int) or resources["num_env_runners"] < 1:
-        raise UserError("num_env_runners must be at least 1: SUMO runs in the env runners, one per process")
-    if not isinstance(resources["num_learners"], int) or resources["num_learners"] < 0:
-        raise UserError(f"num_learners must be 0 or more, got {resources['num_learners']!r}")
-    gpus = resources["num_gpus_per_learner"]
-    if gpus is not None and (not _is_number(gpus) or gpus < 0 or (gpus > 0 and not resources["gpu"])):
-        raise UserError(f"num_gpus_per_learner must be a number >= 0, and above 0 only with --gpu; got {gpus!r}")
-    if not isinstance(config["evaluation"]["interval"], int) or config["evaluation"]["interval"] < 1:
-        raise UserError(f"evaluation.interval must be a positive integer, got {config['evaluation']['interval']!r}")
-    for key, value, optional in (("resources.sample_timeout_s", resources["sample_timeout_s"], False),
-                                 ("evaluation.timeout_s", config["evaluation"]["timeout_s"], True)):  # fmt: skip
-        if not (optional and value is None) and (not _is_number(value) or not value > 0):
-            raise UserError(f"{key} must be a positive number of seconds, got {value!r}")
+    if stop["timesteps"] is None and stop["minutes"] is None:
+        raise UserError("stop needs timesteps or minutes: a budget to train for")
+    if resources["num_gpus_per_learner"] and not resources["gpu"]:
+        raise UserError(f"num_gpus_per_learner above 0 needs --gpu; got {resources['num_gpus_per_learner']!r}")

@@ -139,14 +139,27 @@ def test_slurm_template_and_its_rendering_pass_bash_n(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--slurm", "--time", "4h", "--", "train"], "--time takes HH:MM:SS"),
+    (["--slurm", "--time", "99:99:99", "--", "train"], "--time takes HH:MM:SS"),
     (["--slurm", "--", "eval"], "--slurm runs `train …`"),
+    (["--slurm", "--", "train", "--scenario", "nosuch"], "unknown scenario 'nosuch'"),
+    (["--slurm", "--", "train", "--scenario", "2x2grid", "--set", "lr=-1"], "training.lr must be in [0, inf)"),
+    (["--slurm", "--", "train", "--scenario", "2x2grid", "--bogus"], "unrecognized arguments: --bogus"),
+    (["--slurm", "--output", "/nonexistent/dir/job.sbatch", "--", "train", "--scenario", "2x2grid"], "cannot write --output"),
     (["--status", "x"], "submit needs --address"),
     (["--address", "http://127.0.0.1:1", "--status", "a", "--logs", "b"], "either a marlo command"),
 ])  # fmt: skip
 def test_bad_submit_input_exits_2(args, message):
     done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO,
                           capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_slurm_output_never_overwrites_a_file(tmp_path):
+    existing = tmp_path / "job.sbatch"
+    existing.write_text("mine\n")
+    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--output", str(existing), "--",
+                           "train", "--scenario", "2x2grid"], cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "exists" in done.stderr and existing.read_text() == "mine\n"
 
 
 def test_a_running_job_can_be_stopped(cluster, tmp_path):

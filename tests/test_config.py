@@ -44,11 +44,43 @@ def test_bad_settings_are_user_errors(experiment, items, message):
         compose({"scenario": "grid4x4", **experiment}, parse_set(items))
 
 
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        (["training=5"], "training must be a mapping"),
+        (["stop=5"], "stop must be a mapping"),
+        (["seed=abc"], "seed must be a valid integer"),
+        (["seed=-1"], "seed must be greater than or equal to 0"),
+        (["seed=99999999999"], "seed must be less than 2147483648"),
+        (["env.demand_scale=abc"], "env.demand_scale must be a valid number"),
+        (["env.demand_scale=.nan"], "env.demand_scale must be a finite number"),
+        (["env.episode_seconds=-5"], "env.episode_seconds must be greater than or equal to 1"),
+        (["env.reward_params=5"], "env.reward_params must be a valid dictionary"),
+        (["model.fcnet_hiddens=banana"], "model.fcnet_hiddens must be a valid list"),
+        (["model.fcnet_hiddens=[]"], "model.fcnet_hiddens List should have at least 1 item"),
+        (["model.fcnet_activation=sigmoid"], "model.fcnet_activation must be 'tanh', 'relu' or 'silu'"),
+        (["checkpoint.num_to_keep=0"], "checkpoint.num_to_keep must be greater than or equal to 1"),
+        (["critic.sharing=maybe"], "critic.sharing must be a valid boolean"),
+        (["stop.band=abc"], "stop.band must be a valid number"),
+        (["stop.target=abc"], "stop.target must be a valid number"),
+        (["evaluation.episodes=0"], "evaluation.episodes must be greater than or equal to 1"),
+        (["lr=-1"], r"training.lr must be in (0, inf)"),
+        (["gamma=2"], "training.gamma must be in (0, 1]"),
+        (["training.num_epochs=2.5"], "training.num_epochs must be an integer"),
+        (["resources.num_cpus_per_env_runner=0"], "resources.num_cpus_per_env_runner must be greater than 0"),
+    ],
+)
+def test_settings_of_the_wrong_type_or_range_are_one_line_errors(items, message):
+    with pytest.raises(UserError) as error:
+        compose({"scenario": "grid4x4"}, parse_set(items))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
 def test_a_wall_clock_budget_alone_has_no_step_budget():
     assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}})["stop"]["timesteps"] is None
     assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "timesteps": 5000}})["stop"]["timesteps"] == 5000
     assert compose({"scenario": "grid4x4"}, {})["stop"]["timesteps"] == 200_000
-    with pytest.raises(UserError, match="stop.minutes must be a positive number"):
+    with pytest.raises(UserError, match="stop.minutes must be greater than 0"):
         compose({"scenario": "grid4x4"}, {"stop": {"minutes": -1}})
 
 
@@ -70,7 +102,7 @@ def test_learner_resources_map_to_rllib():
         config = compose({"scenario": "2x2grid"}, overrides)
         rllib = build_config(config, env_config, ["1", "2", "5", "6"], TrafficMetricsCallback)
         assert (rllib.num_learners, rllib.num_gpus_per_learner, rllib.lr) == (learners, gpus, lr)
-    with pytest.raises(UserError, match="above 0 only with --gpu"):
+    with pytest.raises(UserError, match="above 0 needs --gpu"):
         compose({"scenario": "2x2grid"}, {"resources": {"num_gpus_per_learner": 1}})
 
 
@@ -87,5 +119,23 @@ def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
     assert slow.rollout_fragment_length == 147 and slow.sample_timeout_s == 120.0
     slow.validate_train_batch_size_vs_rollout_fragment_length()  # RLlib accepts it: 14 x 2 x 147 = 4116
     assert slow.evaluation_sample_timeout_s == 8 * 720 / 10.0  # an episode at a fraction of the probe's speed
-    with pytest.raises(UserError, match="resources.sample_timeout_s must be a positive number"):
+    with pytest.raises(UserError, match="resources.sample_timeout_s must be greater than 0"):
         compose({"scenario": "2x2grid"}, parse_set(["resources.sample_timeout_s=0"]))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "--config", "{junk}", "--scenario", "2x2grid", "--out", "{out}"],
+        ["tune", "--scenario", "2x2grid", "--search", "{junk}", "--out", "{out}"],
+        ["scenarios", "show", "{junk}"],
+    ],
+)
+def test_a_file_of_random_bytes_is_one_line_and_exit_2(tmp_path, command):
+    from tests.conftest import run_cli
+
+    junk = tmp_path / "junk.yaml"
+    junk.write_bytes(bytes(range(128, 256)) * 3)
+    result = run_cli(*[part.format(junk=junk, out=tmp_path) for part in command])
+    assert result.returncode == 2 and str(junk) in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

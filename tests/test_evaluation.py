@@ -86,6 +86,8 @@ def test_mean_ci_is_the_t_interval():
         (["--controller", "nope"], "valid: fixed, actuated, max_pressure, greedy, random"),
         (["--controller", "fixed", "--episodes", "0"], "--episodes must be at least 1"),
         (["--controller", "fixed", "--seeds", "1,x"], "--seeds takes integers"),
+        (["--controller", "fixed", "--seeds", "-5"], "SUMO seeds are 0 to 2147483647, got -5"),
+        (["--controller", "fixed", "--seeds", "99999999999"], "SUMO seeds are 0 to 2147483647"),
         (["--controller", "fixed", "--demand-scale", "nan"], "--demand-scale must be a positive number"),
         (["--controller", "fixed", "--seconds", "0"], "--seconds must be at least 1"),
         (["--controller", "fixed", "--workers", "-2"], "--workers must be at least 1"),

@@ -166,7 +166,7 @@ def _resolve(path: str, base: Path) -> Path:
     return (base / path).resolve()
 
 
-def _validation_message(source: str, exc: ValidationError) -> str:
+def validation_message(source: str, exc: ValidationError) -> str:
     error = exc.errors()[0]
     parts = ["scenarios" if i == 0 and part == "traffic" else str(part) for i, part in enumerate(error["loc"])]
     key = ".".join(parts) or "(top level)"
@@ -186,6 +186,8 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise UserError(f"cannot read scenario file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: a scenario file must be YAML text") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: malformed YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
@@ -203,7 +205,7 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
     try:
         spec = ScenarioSpec(**data, source=path)
     except ValidationError as exc:
-        raise UserError(_validation_message(str(path), exc)) from None
+        raise UserError(validation_message(str(path), exc)) from None
     for needed in [] if spec.generated else [spec.net, *spec.routes]:
         if not needed.is_file():
             raise UserError(f"{path}: file not found: {needed}")

@@ -133,16 +133,19 @@ def save_state(run_dir: Path, state: dict[str, Any]) -> None:
 def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
     """What every env runner passes to TrafficSignalEnv (timing fully resolved, so a checkpoint
     knows the decision interval it was trained with)."""
+    from pydantic import ValidationError
+
     from marlo_rllib.env.traffic_signal_env import Timing
     from marlo_rllib.scenarios import catalog, load_scenario
+    from marlo_rllib.scenarios.spec import validation_message
 
     spec = load_scenario(config["scenario"])
     portable = catalog().get(spec.name) == spec.source  # a catalog name travels with a checkpoint
     env = config["env"]
     try:
         timing = Timing(**{**spec.timing.model_dump(), **(env["timing"] or {})}).model_dump()
-    except Exception as exc:  # pydantic's ValidationError or an unknown field
-        raise UserError(f"env.timing: {str(exc).splitlines()[0]}") from None
+    except ValidationError as exc:
+        raise UserError(validation_message("env.timing", exc)) from None
     settings = {
         "scenario": spec.name if portable else str(spec.source), "backend": env["backend"], "observation": env["observation"],
         "reward": env["reward"], "reward_params": env["reward_params"], "timing": timing,
