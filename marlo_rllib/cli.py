@@ -260,6 +260,7 @@ def _composed(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from marlo_rllib.config import validate
     from marlo_rllib.training.runner import load_run, prepare_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
@@ -280,6 +281,7 @@ def _train(args: argparse.Namespace) -> int:
                 config["stop"][key] = value
         if args.address:  # where the run continues, not how
             config["resources"]["ray_address"] = args.address
+        validate(config)
         restore, weights = run_dir / state["latest_checkpoint"], None
         print(f"resuming {run_dir} from {state['latest_checkpoint']} at {state['timesteps']} env steps")
     else:

@@ -50,9 +50,18 @@ def checkpoint_env_config(checkpoint: Path) -> dict[str, Any]:
 
 
 def load_modules(checkpoint: Path) -> Any:
+    import logging
+
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 
-    return MultiRLModule.from_checkpoint(str(checkpoint / RL_MODULE_PATH))
+    # RLlib's own checkpoint code logs deprecation notices that are not the user's business
+    deprecations = logging.getLogger("ray._common.deprecation")
+    level = deprecations.level
+    deprecations.setLevel(logging.ERROR)
+    try:
+        return MultiRLModule.from_checkpoint(str(checkpoint / RL_MODULE_PATH))
+    finally:
+        deprecations.setLevel(level)
 
 
 class PolicyController(Controller):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +79,11 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
         env.close()
 
 
-def run_episodes(tasks: list[EpisodeTask], workers: int | None = None, progress: bool = True) -> list[EpisodeResult]:
-    """Results in the order of `tasks`. workers=1 runs here, in this process."""
+def run_episodes(tasks: list[EpisodeTask], workers: int | None = None, progress: bool | None = None) -> list[EpisodeResult]:
+    """Results in the order of `tasks`. workers=1 runs here, in this process. progress: a bar on
+    stderr (None: when stderr is a terminal)."""
     workers = min(workers or os.cpu_count() or 1, len(tasks))
+    progress = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(tasks), desc="episodes", unit="ep", disable=not progress, leave=False)
     results: list[EpisodeResult | None] = [None] * len(tasks)
     try:

@@ -82,7 +82,7 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     probe.close()
 
     started = time.perf_counter()
-    results = run_episodes(tasks, workers=workers, progress=sys.stderr.isatty())
+    results = run_episodes(tasks, workers=workers)
     by_behaviour = {name: [r for r in results if r.controller == name] for name in behaviours}
     info = {
         "format": FORMAT,

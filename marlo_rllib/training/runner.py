@@ -15,12 +15,14 @@ keeps the `num_to_keep` best.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
 import numbers
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,10 +69,28 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         state = json.loads((run_dir / "state.json").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         raise UserError(f"{run_dir} is not a marlo run directory (no readable config.yaml and state.json)") from None
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise UserError(f"{run_dir} is not a marlo run directory (config.yaml and state.json must be mappings)")
     config = deep_merge(DEFAULTS, config)  # settings added since the run began take their defaults
     if not state.get("latest_checkpoint"):
         raise UserError(f"{run_dir} has no checkpoint to resume from yet")
+    check_checkpoint(run_dir / state["latest_checkpoint"])
     return config, state
+
+
+def check_checkpoint(path: Path) -> None:
+    """Reads every state file of an RLlib checkpoint, so that a damaged one is a one-line error here
+    rather than a failed trial after Ray has started."""
+    import pickle
+
+    if not (path / "algorithm_state.pkl").is_file():
+        raise UserError(f"checkpoint {path} is missing (no algorithm_state.pkl)")
+    for file in sorted(path.rglob("*state.pkl")):
+        try:
+            with file.open("rb") as stream:
+                pickle.load(stream)
+        except Exception as exc:  # truncated or foreign bytes raise any of several unpickling errors
+            raise UserError(f"checkpoint {path} is damaged: {file.relative_to(path)} does not load ({type(exc).__name__})") from None
 
 
 def _versions() -> dict[str, str]:
@@ -163,6 +183,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 resume_from: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
+    check_local_gpu(config["resources"])
     from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm, shared_module_class
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
@@ -307,6 +328,15 @@ def _fmt(value: Any) -> str:
 # ---- running ---------------------------------------------------------------------------------
 
 
+def check_local_gpu(resources: dict[str, Any]) -> None:
+    """--gpu on a machine without one is refused before anything is written (a cluster is asked once Ray joins it)."""
+    if resources["gpu"] and not (resources["ray_address"] or os.environ.get("RAY_ADDRESS")):
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise UserError("--gpu: torch sees no CUDA GPU on this machine; drop --gpu to train on CPU")
+
+
 def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
     import ray
 
@@ -373,19 +403,43 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     restore: a checkpoint whose whole state (weights, optimizer, counters) continues here.
     weights: a checkpoint whose RLModule weights start this run (another run, maybe other traffic).
     """
+    state = json.loads((run_dir / "state.json").read_text())
+    before = copy.deepcopy(state)
+    state.update(status="running", segments=before["segments"] + 1)
+    save_state(run_dir, state)
+    try:
+        _fit(run_dir, config, state, restore, weights, debug)
+    except BaseException as exc:
+        state.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                     error=(str(exc) or type(exc).__name__).splitlines()[0][:500])  # fmt: skip
+        _settle(run_dir, state, before)
+        raise
+    return _settle(run_dir, state, before)
+
+
+def _settle(run_dir: Path, state: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """Writes state.json after a segment. A resume that failed before training a single step
+    leaves the run as it was, its failure noted."""
+    if state["status"] == "failed" and before["segments"] and state["timesteps"] == before["timesteps"]:
+        shutil.rmtree(run_dir / f"tune_{before['segments']}", ignore_errors=True)
+        state = {**before, "last_resume_error": state.get("error")}
+    save_state(run_dir, state)
+    return state
+
+
+def _fit(run_dir: Path, config: dict[str, Any], state: dict[str, Any], restore: Path | None, weights: Path | None,
+         debug: bool) -> None:  # fmt: skip
+    """One Tune segment; updates state (its recorder writes state.json as iterations land)."""
     import ray
     from ray import tune
 
     from marlo_rllib.algorithms import build_config
 
-    state = json.loads((run_dir / "state.json").read_text())
     run_metadata = json.loads((run_dir / "metadata.json").read_text())
     env_config, agents = run_metadata["env_config"], list(run_metadata["spaces"])
     previous_best = state.get("band")
     stopper = make_stopper(config, BandState(**previous_best) if previous_best else None, run_metadata.get("probe"))
-    segment, time_offset = state["segments"], state["time_s"]
-    state.update(status="running", segments=segment + 1)
-    save_state(run_dir, state)
+    segment, time_offset = state["segments"] - 1, state["time_s"]
 
     def on_sigint(signum, frame):
         if stopper.interrupted:
@@ -429,5 +483,3 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     else:
         state["status"] = "interrupted" if stopper.interrupted else "finished"
         state["stop_reason"] = band.reason if band else None
-    save_state(run_dir, state)
-    return state
