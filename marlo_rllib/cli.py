@@ -261,7 +261,7 @@ def _composed(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> int:
     from marlo_rllib.config import validate
-    from marlo_rllib.training.runner import load_run, prepare_run, train
+    from marlo_rllib.training.runner import check_resources, load_run, prepare_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
     if args.resume:
@@ -282,6 +282,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.address:  # where the run continues, not how
             config["resources"]["ray_address"] = args.address
         validate(config)
+        check_resources(config["resources"])
         restore, weights = run_dir / state["latest_checkpoint"], None
         print(f"resuming {run_dir} from {state['latest_checkpoint']} at {state['timesteps']} env steps")
     else:

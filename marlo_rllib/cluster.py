@@ -7,6 +7,8 @@ RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token; marlo never reads or prints it.
 
 from __future__ import annotations
 
+import os
+
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 EXCLUDES = [".git", ".venv", "checkpoints", "runs", "datasets", "docs", "**/__pycache__", "*.egg-info"]
 REACH_TIMEOUT_S = 10
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+def _auth_hint() -> str:
+    if os.environ.get("RAY_AUTH_MODE") == "token":
+        return ""
+    return ("; a token-auth cluster needs RAY_AUTH_MODE=token in this environment, and the cluster's token in "
+            "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
 
 
 def client(address: str) -> Any:
@@ -33,7 +42,7 @@ def client(address: str) -> Any:
     try:
         return JobSubmissionClient(url)
     except AuthenticationError as exc:
-        raise UserError(f"Ray at {url} refused the authentication token: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"Ray at {url} refused the authentication token: {str(exc).splitlines()[0]}{_auth_hint()}") from None
     except (ConnectionError, RuntimeError) as exc:
         raise UserError(f"cannot use the Ray jobs API at {url}: {str(exc).splitlines()[0]}") from None
 
@@ -44,7 +53,7 @@ def call(what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except AuthenticationError as exc:
-        raise UserError(f"{what}: the cluster refused the authentication token: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"{what}: the cluster refused the authentication token: {str(exc).splitlines()[0]}{_auth_hint()}") from None
     except RuntimeError as exc:  # the SDK's HTTP errors, e.g. an unknown job id
         raise UserError(f"{what}: {str(exc).splitlines()[0][:300]}") from None
 

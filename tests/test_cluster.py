@@ -98,6 +98,10 @@ def test_wrong_token_is_refused_in_one_line(cluster):
     done = submit("--address", address, "--status", "any", env={**env, "RAY_AUTH_TOKEN": "0" * 32})
     assert done.returncode == 2 and "authentication token" in done.stderr and "Traceback" not in done.stderr
     assert "0" * 32 not in done.stderr + done.stdout
+    without_mode = {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}
+    done = submit("--address", address, "--status", "any", env=without_mode)
+    assert done.returncode == 2 and "RAY_AUTH_MODE=token" in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_search_that_cannot_fit_one_trial_exits_2(cluster, tmp_path):
@@ -115,6 +119,16 @@ def test_unreachable_address_exits_2_in_bounded_time():
     done = submit("--address", f"http://127.0.0.1:{free_port()}", "--status", "x", env=dict(os.environ))
     assert done.returncode == 2 and "cannot reach a Ray dashboard" in done.stderr
     assert time.monotonic() - start < 30
+
+
+def test_training_against_an_unreachable_cluster_exits_2_and_writes_nothing(tmp_path):
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "train", "--scenario", "2x2grid", "--address",
+                           f"127.0.0.1:{free_port()}", "--out", str(tmp_path / "runs")], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "cannot reach a Ray cluster" in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.strip().splitlines()) == 1 and time.monotonic() - start < 60
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_slurm_template_and_its_rendering_pass_bash_n(tmp_path):

@@ -183,7 +183,7 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 resume_from: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
-    check_local_gpu(config["resources"])
+    check_resources(config["resources"])
     from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm, shared_module_class
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
@@ -328,9 +328,21 @@ def _fmt(value: Any) -> str:
 # ---- running ---------------------------------------------------------------------------------
 
 
-def check_local_gpu(resources: dict[str, Any]) -> None:
-    """--gpu on a machine without one is refused before anything is written (a cluster is asked once Ray joins it)."""
-    if resources["gpu"] and not (resources["ray_address"] or os.environ.get("RAY_ADDRESS")):
+def check_resources(resources: dict[str, Any]) -> None:
+    """Before anything is written: a cluster address must answer, and --gpu without a cluster needs
+    a local GPU (a cluster's GPUs are counted once Ray joins it)."""
+    address = resources["ray_address"] or os.environ.get("RAY_ADDRESS")
+    if address and address != "auto":
+        import socket
+
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except ValueError:
+            raise UserError(f"--address takes HOST:PORT (or auto), got {address!r}") from None
+        except OSError as exc:
+            raise UserError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from None
+    elif resources["gpu"] and not address:
         import torch
 
         if torch.cuda.device_count() == 0:
@@ -345,7 +357,10 @@ def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None
     resources = config["resources"]
     address = resources["ray_address"] or os.environ.get("RAY_ADDRESS")  # a Ray job's driver gets RAY_ADDRESS
     if address:
-        ray.init(address=address, log_to_driver=debug)
+        try:
+            ray.init(address=address, log_to_driver=debug)
+        except (ConnectionError, RuntimeError) as exc:
+            raise UserError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
     else:  # a local Ray with at least the CPUs one trial asks for: its actors take turns on the cores
         needed = algorithm_config.algo_class.default_resource_request(algorithm_config).required_resources["CPU"]
         if algorithm_config.is_offline:  # Ray Data runs outside the trial's reservation
