@@ -7,6 +7,7 @@ subprocess, so several simulations (and sumo-gui) can live in one process.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -49,6 +50,36 @@ def tools_dir() -> Path:
     return sumo_home() / "tools"
 
 
+def _inputs(cmd: list[str]) -> str:
+    files = [cmd[i + 1] for i, arg in enumerate(cmd[:-1]) if arg in ("--net-file", "--route-files", "--additional-files")]
+    return ", ".join(files) or "the simulation"
+
+
+@functools.lru_cache(maxsize=64)
+def _xml_error(path: str, mtime_ns: int, size: int) -> str | None:
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    try:
+        with open(path, "rb") as stream:
+            parser.ParseFile(stream)
+    except expat.ExpatError as exc:
+        return str(exc)
+    return None
+
+
+def check_xml(paths: list[Path]) -> None:
+    """SUMO crashes the whole process on some malformed XML: each input file must parse first."""
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        error = _xml_error(str(path), stat.st_mtime_ns, stat.st_size)
+        if error:
+            raise UserError(f"{path} is not valid XML: {error}")
+
+
 def start(cmd: list[str], backend: str, label: str) -> Any:
     """Start a simulation and return the connection: the libsumo module, or a traci.Connection."""
     sumo_home()
@@ -60,11 +91,17 @@ def start(cmd: list[str], backend: str, label: str) -> Any:
                 "libsumo runs one simulation per process and one is already loaded here: "
                 "close the other environment, or use backend='traci'"
             )
-        libsumo.start(cmd)
+        try:
+            libsumo.start(cmd)
+        except libsumo.TraCIException as exc:
+            raise UserError(f"SUMO cannot load {_inputs(cmd)}: {str(exc).strip().splitlines()[0]}") from None
         return libsumo
     if backend == "traci":
         import traci
 
-        traci.start(cmd, label=label)
+        try:
+            traci.start(cmd, label=label)
+        except (traci.TraCIException, traci.FatalTraCIError) as exc:
+            raise UserError(f"SUMO cannot load {_inputs(cmd)}: {str(exc).strip().splitlines()[0]}") from None
         return traci.getConnection(label)
     raise UserError(f"unknown SUMO backend {backend!r}; choose one of: {', '.join(BACKENDS)}")

@@ -136,3 +136,25 @@ def test_relative_paths_resolve_against_the_yaml(tmp_path):
     (tmp_path / "local.yaml").write_text("net: x.net.xml\nroutes: x.rou.xml\n")
     local = load_scenario_file(tmp_path / "local.yaml")
     assert local.name == "local" and local.net == tmp_path / "x.net.xml"
+
+
+@pytest.mark.parametrize(
+    "net, routes, message",
+    [
+        ("<net><edge", "<routes/>", "bad.net.xml is not valid XML: unclosed token"),
+        (None, '<routes><vehicle id="v0" depart="0" route="nosuch"/></routes>', "The route 'nosuch' for vehicle 'v0' is not known"),
+        (None, "<routes><vehicle", "bad.rou.xml is not valid XML"),
+    ],
+)
+def test_scenario_files_sumo_cannot_load_are_one_line_errors(tmp_path, net, routes, message):
+    net_file = tmp_path / "bad.net.xml"
+    if net is None:
+        shutil.copy(load_scenario("2x2grid").net, net_file)
+    else:
+        net_file.write_text(net)
+    (tmp_path / "bad.rou.xml").write_text(routes)
+    (tmp_path / "bad.yaml").write_text("net: bad.net.xml\nroutes: [bad.rou.xml]\nepisode_seconds: 60\n")
+    result = run_cli("eval", "--scenario", str(tmp_path / "bad.yaml"), "--controller", "fixed", "--episodes", "1",
+                     "--out", str(tmp_path / "out"))  # fmt: skip
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -189,6 +189,7 @@ class TrafficSignalEnv(ParallelEnv):
         return path
 
     def _read_structure(self) -> dict[str, Junction]:
+        sumo.check_xml([Path(self.spec.net), *map(Path, self.spec.routes)])
         conn = sumo.start(self._sumo_command(with_routes=False, seed=0), self.backend, self.label)
         try:
             junctions = {tls: read_junction(conn, tls) for tls in sorted(conn.trafficlight.getIDList())}
