@@ -155,6 +155,11 @@ def test_bad_datasets_exit_2_with_one_line(dataset, tmp_path):
     assert "rows" in refused("--algo", "CQL", "--dataset", str(broken))  # the second file is missing
     (broken / "data" / files[1].name).write_bytes(files[1].read_bytes()[:200])
     assert files[1].name in refused("--algo", "CQL", "--dataset", str(broken))  # truncated: not Parquet
+    pq.write_table(pq.read_table(files[1]).drop_columns(["new_obs", "returns"]), broken / "data" / files[1].name)
+    assert "lacks the columns new_obs, returns" in refused("--algo", "CQL", "--dataset", str(broken))
+    info = json.loads((dataset / "dataset.json").read_text())
+    (broken / "dataset.json").write_text(json.dumps({k: v for k, v in info.items() if k != "env"}))
+    assert "dataset.json is corrupt: it lacks env" in refused("--algo", "CQL", "--dataset", str(broken))
 
     done = run_cli("collect", "--scenario", "2x2grid", "--policy", "fixed", "--epsilon", "0.1", "--out", str(tmp_path / "x"))
     assert done.returncode == 2 and "epsilon" in done.stderr

@@ -26,6 +26,9 @@ from marlo_rllib.errors import UserError
 
 FORMAT = "marlo-offline-1"
 DATA_DIR = "data"
+COLUMNS = ("eps_id", "agent_id", "t", "obs", "actions", "rewards", "new_obs", "terminateds", "truncateds", "returns",
+           "behaviour")  # fmt: skip
+INFO_KEYS = ("format", "rows", "scenario", "env", "spaces")
 ENV_KEYS = ("observation", "reward", "reward_params", "timing", "episode_seconds", "demand_scale")
 
 
@@ -134,6 +137,9 @@ def load_dataset(path: str | Path) -> dict[str, Any]:
         expected = int(info["rows"])
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{dataset}/dataset.json is corrupt") from None
+    missing = [key for key in INFO_KEYS if key not in info]
+    if missing:
+        raise UserError(f"{dataset}/dataset.json is corrupt: it lacks {', '.join(missing)}")
     if info.get("format") != FORMAT:
         raise UserError(f"{dataset}: unknown dataset format {info.get('format')!r}; this marlo reads {FORMAT}")
     files = parquet_files(dataset)
@@ -142,10 +148,15 @@ def load_dataset(path: str | Path) -> dict[str, Any]:
     rows = 0
     for file in files:
         try:
-            rows += pq.ParquetFile(file).metadata.num_rows
+            parquet = pq.ParquetFile(file)
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
             raise UserError(f"dataset {dataset}: {file.name} is not a readable Parquet file "
                             f"({type(exc).__name__}: {str(exc)[:120]})") from None  # fmt: skip
+        absent = [column for column in COLUMNS if column not in parquet.schema_arrow.names]
+        if absent:
+            raise UserError(f"dataset {dataset}: {file.name} lacks the columns {', '.join(absent)}; "
+                            "it was not written by marlo collect")  # fmt: skip
+        rows += parquet.metadata.num_rows
     if rows != expected:
         raise UserError(f"dataset {dataset}: dataset.json counts {expected} rows, the Parquet files hold {rows} "
                         "(a file is missing or was added)")  # fmt: skip
