@@ -49,6 +49,8 @@ def test_bad_search_input_exits_2_naming_the_key(tmp_path, ray_tmp):
         "model.fcnet_hiddens: {choice: [[32], [64]]}": "only training.<RLlib parameter> keys",
         "training.bogus: {choice: [1]}": "search key 'training.bogus'",
         "training.lr: {choice: [fast]}": "search key 'training.lr': --set: training.lr must be a number",
+        "training.num_epochs: {uniform: [2, 6]}": "search key 'training.num_epochs': --set: training.num_epochs must be an integer",
+        "training.gamma: {uniform: [0.9, 1.5]}": "search key 'training.gamma': training.gamma must be in (0, 1]",
     }
     for text, message in cases.items():
         search = tmp_path / "search.yaml"

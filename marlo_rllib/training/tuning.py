@@ -31,7 +31,8 @@ def check_space(space: dict[str, tuple[str, list[Any]]], experiment: dict[str, A
     for key, (kind, values) in space.items():
         if not key.startswith("training.") or key.count(".") != 1:
             raise UserError(f"search key {key!r}: only training.<RLlib parameter> keys can be searched")
-        for value in values if kind in ("choice", "grid") else values[:1]:
+        # a range is sampled as floats: both ends must be valid, as floats (an integer key is refused)
+        for value in values if kind in ("choice", "grid") else [float(v) for v in values]:
             try:
                 compose(experiment, deep_merge(overrides, nested({key: value})))
             except UserError as exc:
