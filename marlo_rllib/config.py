@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "episode_seconds": None,
         "demand_scale": 1.0,
         "backend": "libsumo",
+        "agent_id": False,  # a shared policy's observations end with the junction's one-hot
     },
     "training": {},  # the algorithm preset fills it
     "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh"},
@@ -236,6 +237,7 @@ class _Env(_Section):
     episode_seconds: AtLeastOne | None
     demand_scale: Positive
     backend: str
+    agent_id: bool
 
 
 class _Model(_Section):

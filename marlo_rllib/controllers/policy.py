@@ -78,6 +78,7 @@ class PolicyController(Controller):
             "shared_spaces": bool(env_config.get("shared_spaces", self.shared)),
             "observation": env_config.get("observation"),
             "timing": env_config.get("timing") or {},
+            "agent_id": bool(env_config.get("agent_id")),
         }
 
     def module_id(self, agent: str) -> str:

@@ -60,6 +60,7 @@ class TrafficSignalEnv(ParallelEnv):
         sumo_args: list[str] | None = None,
         traffic_scenario: str | int | None = None,
         state_in_infos: bool = False,
+        agent_id: bool = False,
     ) -> None:
         """
         scenario: a ScenarioSpec, a catalog name or a YAML path.
@@ -75,6 +76,9 @@ class TrafficSignalEnv(ParallelEnv):
         render_mode: "human" shows sumo-gui (needs backend="traci").
         traffic_scenario: for a generated scenario, which traffic demand: a name, or an index into the
             training demands (round-robin); None is the first training demand.
+        agent_id: end every observation vector with a one-hot of the junction's index, so that one
+            shared policy can tell junctions apart (on heterogeneous nets their padded vectors alone
+            may not).
         state_in_infos: put the global state (`state()`) into every agent's infos under "state",
             one array shared by all agents of a step, for a centralized critic on the learner.
         """
@@ -105,6 +109,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.end = self.begin + (episode_seconds or self.spec.episode_seconds)
         self.shared_spaces = shared_spaces
         self.state_in_infos = state_in_infos
+        self.agent_id = agent_id
         if program not in PROGRAMS:
             raise UserError(f"unknown signal program {program!r}; valid: fixed, actuated")
         self.program = program
@@ -121,6 +126,8 @@ class TrafficSignalEnv(ParallelEnv):
         self.junctions = self._read_structure()
         self.output_dir = Path(tempfile.mkdtemp(prefix="marlo-sumo-"))
         self.possible_agents = list(self.junctions)
+        self._ids = {a: np.eye(len(self.possible_agents), dtype=np.float32)[i] if agent_id else np.zeros(0, np.float32)
+                     for i, a in enumerate(self.possible_agents)}  # fmt: skip
         self.agents: list[str] = []
         native = {a: Layout.of(j) for a, j in self.junctions.items()}
         widest = Layout.widest(list(native.values()))
@@ -134,7 +141,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.state_space = spaces.Box(
             low=min(self.observation_fn.low, 0.0),
             high=np.inf,
-            shape=(sum(self.observation_fn.size(l) for l in self.layouts.values()) + 2,),
+            shape=(sum(self._vector_size(a) for a in self.possible_agents) + 2,),
             dtype=np.float32,
         )
         self._lanes: list[str] = []
@@ -209,11 +216,14 @@ class TrafficSignalEnv(ParallelEnv):
         if self.reward_fn.needs_vehicle_ids:
             self._vehicle_lanes = list(dict.fromkeys(l for j in self.junctions.values() for l in j.in_lanes))
 
+    def _vector_size(self, agent: str) -> int:
+        return self.observation_fn.size(self.layouts[agent]) + len(self._ids[agent])
+
     def _observation_space(self, agent: str) -> spaces.Space:
         box = spaces.Box(
             low=self.observation_fn.low,
             high=1.0,
-            shape=(self.observation_fn.size(self.layouts[agent]),),
+            shape=(self._vector_size(agent),),
             dtype=np.float32,
         )
         if not self.shared_spaces:
@@ -356,6 +366,8 @@ class TrafficSignalEnv(ParallelEnv):
         observations = {}
         for agent in self.possible_agents:
             vector = self.observation_fn(ctx, agent, self.layouts[agent])
+            if self.agent_id:
+                vector = np.concatenate([vector, self._ids[agent]])
             observations[agent] = (
                 {"observations": vector, "action_mask": self._masks[agent]} if self.shared_spaces else vector
             )

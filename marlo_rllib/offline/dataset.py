@@ -29,7 +29,7 @@ DATA_DIR = "data"
 COLUMNS = ("eps_id", "agent_id", "t", "obs", "actions", "rewards", "new_obs", "terminateds", "truncateds", "returns",
            "behaviour")  # fmt: skip
 INFO_KEYS = ("format", "rows", "scenario", "env", "spaces")
-ENV_KEYS = ("observation", "reward", "reward_params", "timing", "episode_seconds", "demand_scale")
+ENV_KEYS = ("observation", "reward", "reward_params", "timing", "episode_seconds", "demand_scale", "agent_id")
 
 
 class TransitionRecorder:

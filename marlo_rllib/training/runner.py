@@ -172,6 +172,7 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "episode_seconds": env["episode_seconds"], "demand_scale": env["demand_scale"],
         "shared_spaces": config["policy"] != "independent",
         "state_in_infos": config["policy"] == "central" or None,
+        "agent_id": (env["agent_id"] and config["policy"] != "independent") or None,
         "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
         # generated scenarios: evaluate on the held-out demand, if the scenario marks one
         "evaluation_traffic_scenario": (spec.evaluation_traffic or [None])[0],
