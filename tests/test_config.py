@@ -64,7 +64,7 @@ def test_bad_settings_are_user_errors(experiment, items, message):
         (["stop.band=abc"], "stop.band must be a valid number"),
         (["stop.target=abc"], "stop.target must be a valid number"),
         (["evaluation.episodes=0"], "evaluation.episodes must be greater than or equal to 1"),
-        (["lr=-1"], r"training.lr must be in (0, inf)"),
+        (["lr=-1"], "training.lr must be in [0, inf)"),
         (["gamma=2"], "training.gamma must be in (0, 1]"),
         (["training.num_epochs=2.5"], "training.num_epochs must be an integer"),
         (["resources.num_cpus_per_env_runner=0"], "resources.num_cpus_per_env_runner must be greater than 0"),
