@@ -89,6 +89,21 @@ def test_global_state_every_step(make_env):
     assert state[-2] > 0  # vehicles in the network at the end
 
 
+def test_agent_id_ends_each_observation_with_the_junctions_one_hot(make_env):
+    plain = make_env("2x2grid", episode_seconds=30, shared_spaces=True)
+    reference, _ = plain.reset(seed=4)
+    plain.close()
+    env = make_env("2x2grid", episode_seconds=30, shared_spaces=True, agent_id=True)
+    observations, _ = env.reset(seed=4)
+    agents = env.possible_agents
+    for i, agent in enumerate(agents):
+        vector = observations[agent]["observations"]
+        assert env.observation_space(agent).contains(observations[agent])
+        assert np.array_equal(vector[-len(agents):], np.eye(len(agents))[i])
+        assert np.array_equal(vector[: -len(agents)], reference[agent]["observations"])
+    assert env.state().shape == env.state_space.shape
+
+
 @pytest.mark.parametrize("observation", ["default", "neighbors", "pressure"])
 def test_observations_stay_in_their_space(make_env, observation):
     env = make_env("grid4x4", observation=observation, episode_seconds=200)
