@@ -163,3 +163,8 @@ def test_bad_datasets_exit_2_with_one_line(dataset, tmp_path):
 
     done = run_cli("collect", "--scenario", "2x2grid", "--policy", "fixed", "--epsilon", "0.1", "--out", str(tmp_path / "x"))
     assert done.returncode == 2 and "epsilon" in done.stderr
+    for flags, message in ((["--workers", "0"], "--workers must be at least 1"), (["--seed", "-1"], "SUMO seeds are 0"),
+                           (["--seconds", "0"], "--seconds must be at least 1"), (["--demand-scale", "nan"], "positive number")):
+        done = run_cli("collect", "--scenario", "2x2grid", "--policy", "fixed", "--out", str(tmp_path / "x"), *flags)
+        assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

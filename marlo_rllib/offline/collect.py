@@ -7,6 +7,7 @@ processes (libsumo: one simulation per process), each episode into its own Parqu
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from marlo_rllib.config import SUMO_SEEDS
 from marlo_rllib.controllers.baselines import controller_label
 from marlo_rllib.errors import UserError
 from marlo_rllib.offline import COLLECT_SEED
@@ -60,8 +62,14 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
         raise UserError(f"--epsilon must be between 0 and 1, got {epsilon}")
     if not 0.0 <= gamma <= 1.0:
         raise UserError(f"--gamma must be between 0 and 1, got {gamma}")
-    if demand_scale <= 0:
-        raise UserError(f"--demand-scale must be positive, got {demand_scale}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    if episode_seconds is not None and episode_seconds < 1:
+        raise UserError(f"--seconds must be at least 1, got {episode_seconds}")
+    if not (0 <= seed and seed + episodes <= SUMO_SEEDS):
+        raise UserError(f"SUMO seeds are 0 to {SUMO_SEEDS - 1}; --seed {seed} with {episodes} episodes leaves that range")
+    if not (math.isfinite(demand_scale) and demand_scale > 0):
+        raise UserError(f"--demand-scale must be a positive number, got {demand_scale}")
     check_behaviours(behaviours, epsilon)
     settings = env_settings(scenario, episode_seconds, demand_scale)
     if (out / "dataset.json").exists() or any((out / DATA_DIR).glob("*.parquet")):
