@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "episode_seconds": None,
         "demand_scale": 1.0,
         "backend": "libsumo",
-        "agent_id": False,  # a shared policy's observations end with the junction's one-hot
+        "agent_id": True,  # a shared policy's observations end with the junction's one-hot (not with --policy independent)
     },
     "training": {},  # the algorithm preset fills it
     "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh"},

@@ -18,6 +18,8 @@ from tests.conftest import REPO
         ("suite.py", ["--maps", "grid4x4", "--seeds", "a,b"], "--seeds takes integers"),
         ("first_iteration.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("first_iteration.py", ["--runners", "0"], "--runners must be at least 1"),
+        ("levers.py", ["--variants", "bogus"], "unknown variant bogus"),
+        ("levers.py", ["--timesteps", "0"], "--timesteps must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, args, message):
