@@ -8,7 +8,6 @@ RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token; marlo never reads or prints it.
 from __future__ import annotations
 
 import os
-
 import time
 from pathlib import Path
 from typing import Any
