@@ -249,3 +249,19 @@ def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
         assert len(lines) <= 2 and message in lines[-1], (args, done.stderr[-2000:])
     assert all(path.read_bytes() == content for path, content in untouched.items())
     assert not (tmp_path / "gpu").exists() or not any((tmp_path / "gpu").iterdir())
+
+
+def test_a_resume_that_fails_before_training_leaves_the_run_as_it_was(tmp_path):
+    from marlo_rllib.training.runner import _settle, save_state
+
+    before = {"status": "interrupted", "segments": 1, "timesteps": 480, "latest_checkpoint": "tune_0/c", "time_s": 9.0}
+    save_state(tmp_path, before)
+    (tmp_path / "tune_1").mkdir()  # what the failed segment's Tune had begun to write
+    failed = {**before, "status": "failed", "segments": 2, "error": "cannot join the Ray cluster"}
+    assert _settle(tmp_path, failed, before) == {**before, "last_resume_error": "cannot join the Ray cluster"}
+    assert json.loads((tmp_path / "state.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / "tune_1").exists()
+    # a segment that trained keeps its record, failure included
+    trained = {**failed, "timesteps": 960}
+    assert _settle(tmp_path, trained, before)["status"] == "failed"
+    assert json.loads((tmp_path / "state.json").read_text())["segments"] == 2
