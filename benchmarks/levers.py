@@ -36,6 +36,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "gamma95_indep": ("gamma 0.95, lambda 0.9, one module per junction", [*GAMMA_95, "--policy", "independent"]),
     "gamma95_id": ("gamma 0.95, lambda 0.9, junction one-hot in the observation (the default now)",
                    ["--set", "training.gamma=0.95", "--set", "training.lambda_=0.9", "--set", "env.agent_id=true"]),
+    "lr_decay": ("the default, lr 5e-4 decaying linearly to 5e-5 over 300k env steps",
+                 ["--set", "training.lr=[[0, 5.0e-4], [300000, 5.0e-5]]"]),
 }
 
 

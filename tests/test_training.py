@@ -265,3 +265,17 @@ def test_a_resume_that_fails_before_training_leaves_the_run_as_it_was(tmp_path):
     trained = {**failed, "timesteps": 960}
     assert _settle(tmp_path, trained, before)["status"] == "failed"
     assert json.loads((tmp_path / "state.json").read_text())["segments"] == 2
+
+
+def test_the_default_configuration_learns_to_beat_random_control(tmp_path, ray_tmp):
+    # The default PPO (preset, gamma, junction one-hot) with only the episode shortened: a few
+    # iterations on 2x2grid must give a policy clearly better than random greens on unseen seeds.
+    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "16384", "--out", str(tmp_path), "--run-name", "smoke",
+                 "--set", "env.episode_seconds=600", ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    compared = marlo("benchmark", "--scenario", "2x2grid", "--controllers", f"random,ckpt:{tmp_path / 'smoke'}",
+                     "--seeds", "0,1,2", "--seconds", "600", "--out", str(tmp_path / "compare"), ray_tmp=ray_tmp)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    delay = {name: summary["delay"]["mean"]
+             for name, summary in json.loads((tmp_path / "compare" / "metrics.json").read_text())["aggregate"].items()}
+    assert delay[f"ckpt:{tmp_path / 'smoke'}"] < 0.8 * delay["random"], delay
