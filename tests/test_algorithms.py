@@ -86,7 +86,7 @@ def test_dqn_masks_targets_and_centres_advantages_on_valid_greens(dqn_cologne8, 
     module = load_modules(resolve_checkpoint(dqn_cologne8))["shared"]
     module.make_target_networks()  # as the learner does
     assert module.uses_dueling
-    env = make_env("cologne8", episode_seconds=300, shared_spaces=True)
+    env = make_env("cologne8", episode_seconds=300, **load_controller(dqn_cologne8).env_options)
     observations, _ = env.reset(seed=4)
     batch = {k: torch.as_tensor(np.stack([observations[a][k] for a in env.agents])) for k in ("observations", "action_mask")}
     valid = batch["action_mask"] > 0

@@ -38,7 +38,8 @@ def mappo_run(tmp_path_factory, ray_tmp) -> Path:
 def test_mappo_trains_its_critic_on_the_global_state(mappo_run, make_env):
     metadata = json.loads((mappo_run / "metadata.json").read_text())
     assert metadata["env_config"]["state_in_infos"] is True
-    assert metadata["state_dim"] == make_env("2x2grid", shared_spaces=True).state_space.shape[0]
+    assert metadata["env_config"]["agent_id"] is True  # the default: junction one-hots in the observations
+    assert metadata["state_dim"] == make_env("2x2grid", shared_spaces=True, agent_id=True).state_space.shape[0]
     assert len(progress(mappo_run)) == 2
     losses = [r["vf_loss"] for r in learner_results(mappo_run)]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
