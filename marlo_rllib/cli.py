@@ -12,7 +12,7 @@ from typing import Sequence
 import yaml
 
 from marlo_rllib.algorithms import POLICY_LAYOUTS
-from marlo_rllib.config import SUMO_SEEDS
+from marlo_rllib.config import check_seeds
 from marlo_rllib.errors import UserError
 from marlo_rllib.offline import COLLECT_SEED
 
@@ -129,9 +129,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
         if args.episodes < 1:
             raise UserError(f"--episodes must be at least 1, got {args.episodes}")
         seeds = list(range(args.seed, args.seed + args.episodes))
-    wrong = [seed for seed in seeds if not 0 <= seed < SUMO_SEEDS]
-    if wrong:
-        raise UserError(f"SUMO seeds are 0 to {SUMO_SEEDS - 1}, got {wrong[0]}")
+    check_seeds(seeds)
     return seeds
 
 

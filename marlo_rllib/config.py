@@ -225,6 +225,12 @@ AtLeastOne = Annotated[int, Field(ge=1)]
 SUMO_SEEDS = 2**31  # SUMO's --seed is a C int
 
 
+def check_seeds(seeds: list[int]) -> None:
+    wrong = [seed for seed in seeds if not 0 <= seed < SUMO_SEEDS]
+    if wrong:
+        raise UserError(f"SUMO seeds are 0 to {SUMO_SEEDS - 1}, got {wrong[0]}")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 

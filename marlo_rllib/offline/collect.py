@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from marlo_rllib.config import SUMO_SEEDS
+from marlo_rllib.config import check_seeds
 from marlo_rllib.controllers.baselines import controller_label
 from marlo_rllib.errors import UserError
 from marlo_rllib.offline import COLLECT_SEED
@@ -66,8 +66,7 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
         raise UserError(f"--workers must be at least 1, got {workers}")
     if episode_seconds is not None and episode_seconds < 1:
         raise UserError(f"--seconds must be at least 1, got {episode_seconds}")
-    if not (0 <= seed and seed + episodes <= SUMO_SEEDS):
-        raise UserError(f"SUMO seeds are 0 to {SUMO_SEEDS - 1}; --seed {seed} with {episodes} episodes leaves that range")
+    check_seeds([seed, seed + episodes - 1])
     if not (math.isfinite(demand_scale) and demand_scale > 0):
         raise UserError(f"--demand-scale must be a positive number, got {demand_scale}")
     check_behaviours(behaviours, epsilon)
