@@ -38,6 +38,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                    ["--set", "training.gamma=0.95", "--set", "training.lambda_=0.9", "--set", "env.agent_id=true"]),
     "lr_decay": ("the default, lr 5e-4 decaying linearly to 5e-5 over 300k env steps",
                  ["--set", "training.lr=[[0, 5.0e-4], [300000, 5.0e-5]]"]),
+    "acc_wait": ("the default, reward diff-accumulated-waiting (sumo-rl's diff-waiting-time)",
+                 ["--set", "env.reward=diff-accumulated-waiting"]),
+    "acc_wait_long_green": ("acc_wait, greens never cut (max_green 1000 s, as sumo-rl ignores its max_green)",
+                            ["--set", "env.reward=diff-accumulated-waiting", "--set", "env.timing.max_green=1000"]),
 }
 
 

@@ -126,3 +126,19 @@ def test_second_libsumo_simulation_is_refused(make_env):
     env.reset(seed=0)
     with pytest.raises(RuntimeError, match="one simulation per process"):
         TrafficSignalEnv("2x2grid")
+
+
+def test_accumulated_waiting_keeps_a_queue_s_wait_until_its_vehicles_cross(make_env):
+    """Lane waiting time restarts when a vehicle creeps forward; the accumulated wait does not."""
+    env = make_env("2x2grid", episode_seconds=600, reward="diff-accumulated-waiting")
+    env.reset(seed=0)
+    delta, kept_longer = env.timing.delta_time, 0
+    while env.agents:
+        _, rewards, *_ = env.step({a: 0 for a in env.agents})
+        for agent, traffic in env.traffic.items():
+            lane_waiting = float(traffic.in_waiting.sum())
+            # a vehicle's first sight may come up to one step into its stop
+            assert traffic.accumulated_waiting >= lane_waiting - delta * len(traffic.vehicles) - 1e-3
+            kept_longer += traffic.accumulated_waiting > lane_waiting + delta
+        assert all(np.isfinite(r) for r in rewards.values())
+    assert kept_longer > 0

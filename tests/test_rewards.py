@@ -10,13 +10,13 @@ from marlo_rllib.env.traffic import JunctionTraffic
 from marlo_rllib.errors import UserError
 
 
-def traffic(count, halting, waiting, out, vehicles=()):
+def traffic(count, halting, waiting, out, vehicles=(), accumulated=0.0):
     a = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
-    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles))
+    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles), accumulated)
 
 
-BEFORE = traffic([4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"})
-NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"})
+BEFORE = traffic([4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"}, accumulated=400.0)
+NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"}, accumulated=250.0)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"})
     [
         ("diff-waiting-time", {}, (150 - 110) / 100),
         ("diff-waiting-time", {"scale": 10}, (150 - 110) / 10),
+        ("diff-accumulated-waiting", {}, (400 - 250) / 100),
         ("queue", {}, -4.0),
         ("pressure", {}, -(6 - 5)),
         ("stopped-ratio", {}, -4 / 6),
@@ -40,6 +41,7 @@ def test_weighted_sum():
     assert reward(NOW, BEFORE) == pytest.approx(0.5 * -4 + 2 * (-3 * 4 / 6))
     assert not reward.needs_vehicle_ids
     assert make_reward("weighted", {"terms": {"throughput": 1}}).needs_vehicle_ids
+    assert make_reward("weighted", {"terms": {"diff-accumulated-waiting": 1}}).needs_accumulated_waiting
 
 
 def test_stopped_ratio_of_an_empty_junction_is_zero():

@@ -20,6 +20,13 @@ def diff_waiting_time(now: JunctionTraffic, before: JunctionTraffic, scale: floa
     return float(before.in_waiting.sum() - now.in_waiting.sum()) / scale
 
 
+def diff_accumulated_waiting(now: JunctionTraffic, before: JunctionTraffic, scale: float = 100.0) -> float:
+    """sumo-rl's diff-waiting-time: the fall of the waiting time that the vehicles on the incoming lanes
+    accumulated since they reached them (a vehicle that creeps up its queue keeps its wait; one that
+    crosses takes all of it away), over `scale` seconds."""
+    return (before.accumulated_waiting - now.accumulated_waiting) / scale
+
+
 def queue(now: JunctionTraffic, before: JunctionTraffic, scale: float = 1.0) -> float:
     """Minus the halting vehicles on the incoming lanes."""
     return -float(now.in_halting.sum()) / scale
@@ -43,6 +50,7 @@ def throughput(now: JunctionTraffic, before: JunctionTraffic, scale: float = 1.0
 
 TERMS: dict[str, Callable[..., float]] = {
     "diff-waiting-time": diff_waiting_time,
+    "diff-accumulated-waiting": diff_accumulated_waiting,
     "queue": queue,
     "pressure": pressure,
     "stopped-ratio": stopped_ratio,
@@ -55,6 +63,7 @@ REWARDS = (*TERMS, "weighted")  # weighted: a sum of TERMS, see make_reward
 class Reward:
     fn: Callable[[JunctionTraffic, JunctionTraffic], float]
     needs_vehicle_ids: bool
+    needs_accumulated_waiting: bool = False
 
     def __call__(self, now: JunctionTraffic, before: JunctionTraffic) -> float:
         return self.fn(now, before)
@@ -70,7 +79,9 @@ def _bind(name: str, params: dict[str, Any]) -> Reward:
             raise UserError(f"reward {name!r} has no parameter {key!r}; valid: {', '.join(allowed) or 'none'}")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise UserError(f"reward {name!r} parameter {key!r} must be a number, got {value!r}")
-    return Reward(lambda now, before: fn(now, before, **params), needs_vehicle_ids=fn is throughput)
+    accumulated = fn is diff_accumulated_waiting
+    return Reward(lambda now, before: fn(now, before, **params), needs_vehicle_ids=fn is throughput or accumulated,
+                  needs_accumulated_waiting=accumulated)  # fmt: skip
 
 
 def make_reward(name: str, params: dict[str, Any] | None = None) -> Reward:
@@ -94,4 +105,5 @@ def make_reward(name: str, params: dict[str, Any] | None = None) -> Reward:
     return Reward(
         lambda now, before: sum(w * r(now, before) for w, r in parts),
         needs_vehicle_ids=any(r.needs_vehicle_ids for _, r in parts),
+        needs_accumulated_waiting=any(r.needs_accumulated_waiting for _, r in parts),
     )

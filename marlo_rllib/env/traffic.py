@@ -22,6 +22,8 @@ class JunctionTraffic:
     in_waiting: np.ndarray  # summed waiting time of the vehicles on each incoming lane [s]
     out_count: np.ndarray
     vehicles: frozenset[str] = field(default_factory=frozenset)  # ids on incoming lanes, when tracked
+    # waiting time the vehicles on the incoming lanes accumulated since they reached them [s], when tracked
+    accumulated_waiting: float = 0.0
 
     @classmethod
     def empty(cls, n_in: int, n_out: int) -> "JunctionTraffic":

@@ -172,6 +172,8 @@ class TrafficSignalEnv(ParallelEnv):
                 "--tripinfo-output.write-undeparted", "true",
                 "--statistic-output", str(self.output_dir / "statistics.xml"),
             ]  # fmt: skip
+        if self.reward_fn.needs_accumulated_waiting:  # SUMO forgets waiting older than 100 s by default
+            cmd += ["--waiting-time-memory", str(self.end - self.begin)]
         if with_routes and self.program == "actuated":
             cmd += ["--additional-files", str(self._actuated_programs())]
         if self.render_mode == "human":
@@ -262,6 +264,7 @@ class TrafficSignalEnv(ParallelEnv):
             for agent, junction in self.junctions.items():
                 self._conn.trafficlight.setRedYellowGreenState(agent, junction.greens[0])
         self.traffic = {a: JunctionTraffic.empty(len(j.in_lanes), len(j.out_lanes)) for a, j in self.junctions.items()}
+        self._waiting_on_arrival: dict[str, dict[str, float]] = {a: {} for a in self.junctions}
         self.counts = StepCounts()
         self._network = np.zeros(2, dtype=np.float32)
         self.agents = self.possible_agents[:]
@@ -351,7 +354,8 @@ class TrafficSignalEnv(ParallelEnv):
         for agent, j in self.junctions.items():
             ids = frozenset(v for l in j.in_lanes for v in vehicles_on[l]) if vehicles_on else frozenset()
             rows = table[j.in_idx]
-            traffic[agent] = JunctionTraffic(rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids)
+            accumulated = self._accumulated_waiting(agent, ids) if self.reward_fn.needs_accumulated_waiting else 0.0
+            traffic[agent] = JunctionTraffic(rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids, accumulated)
         in_rows = table[np.concatenate([j.in_idx for j in self.junctions.values()])]
         present, halting, waiting = in_rows.sum(axis=0)
         self.counts.add(halting / len(self.junctions), halting, present)
@@ -360,6 +364,13 @@ class TrafficSignalEnv(ParallelEnv):
             [running / self._total_capacity, waiting / max(present, 1.0) / 100.0], dtype=np.float32
         )
         return traffic
+
+    def _accumulated_waiting(self, agent: str, vehicles: frozenset[str]) -> float:
+        """Waiting time the vehicles on this junction's incoming lanes accumulated since they were first seen there."""
+        waiting = {v: self._conn.vehicle.getAccumulatedWaitingTime(v) for v in vehicles}
+        arrival = self._waiting_on_arrival[agent]
+        self._waiting_on_arrival[agent] = arrival = {v: arrival.get(v, w) for v, w in waiting.items()}
+        return float(sum(w - arrival[v] for v, w in waiting.items()))
 
     def _observe(self) -> dict[str, Any]:
         ctx = StepContext(self.junctions, self.signals, self.traffic, self.timing.min_green)
