@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "stop": {
         "timesteps": 200_000,  # env steps; with only `minutes` given, no step budget
         "minutes": None,  # wall-clock budget
-        # checkpoints are scored on evaluation delay; diff-waiting-time's return telescopes to the final queue
+        # checkpoints are scored on evaluation delay; a diff-waiting return telescopes to the final queue
         "metric": "delay",  # or "return"
         "min_timesteps": 50_000,
         "window": 3,

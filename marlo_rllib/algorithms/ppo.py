@@ -13,10 +13,11 @@ CENTRALIZED_CRITIC = True
 ACTION_MASKING = True
 ROLLOUT_FRAGMENT_LENGTH: int | str = "auto"
 
-# gamma 0.95 and lambda 0.9: at 5 s per decision, a 100 s horizon. With 0.995 (seed 004's) the
-# diff-waiting-time return telescopes towards the episode's final queue and says little about the
-# decision: cologne8, 100k env steps, held-out seeds: 29.2 s delay against 34.4 s, and 25.2 s with
-# the junction one-hot (env.agent_id) against max-pressure's 26.6 (docs/LEARNING.md, "levers").
+# gamma 0.95 and lambda 0.9: at 5 s per decision, a 100 s horizon. With 0.995 (seed 004's) a
+# diff-waiting return telescopes towards the episode's final queue and says little about the
+# decision: cologne8, 100k env steps, held-out seeds: 29.2 s delay against 34.4 s, 25.2 s with the
+# junction one-hot (env.agent_id), 20.5 s with the accumulated-waiting reward; max-pressure 26.6
+# (docs/LEARNING.md, "levers").
 _COMMON = {"gamma": 0.95, "lambda_": 0.9, "clip_param": 0.1, "grad_clip": 1.0, "entropy_coeff": 0.01, "kl_coeff": 0.2}
 PRESETS: dict[str, dict[str, Any]] = {
     # A shared module sees every junction's steps: a 4096-env-step batch is 65,536 agent steps on grid4x4.

@@ -77,7 +77,7 @@ class ScenarioSpec(BaseModel):
     episode_seconds: int = Field(3600, gt=0)
     timing: Timing = Field(default_factory=Timing)
     observation: str = "default"
-    reward: RewardSpec = Field(default_factory=lambda: RewardSpec(name="diff-waiting-time"))
+    reward: RewardSpec = Field(default_factory=lambda: RewardSpec(name="diff-accumulated-waiting"))
     source: Path | None = Field(None, exclude=True, description="the YAML file this came from")
 
     @field_validator("reward", mode="before")
