@@ -1,0 +1,1 @@
+"""Online adaptation: measure how far deployment has drifted from the training data (drift.py)."""

@@ -1,0 +1,58 @@
+"""MMD and the drift trigger (marlo_rllib/adaptation/drift.py) on small hand-checked samples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from marlo_rllib.adaptation.drift import bucket_mmd, median_bandwidth, mmd, triggers
+
+X, Y = np.array([[0.0], [1.0]]), np.array([[2.0]])
+# k(a, b) = exp(-(a - b)² / 2): mean k(X, X) = (1 + e^-0.5) / 2, k(Y, Y) = 1, mean k(X, Y) = (e^-2 + e^-0.5) / 2
+BY_HAND = math.sqrt((1 + math.exp(-0.5)) / 2 + 1 - (math.exp(-2) + math.exp(-0.5)))
+
+
+def test_mmd_matches_the_hand_computed_value():
+    assert mmd(X, Y, bandwidth=1.0) == pytest.approx(BY_HAND)
+    assert median_bandwidth(np.concatenate([X, Y])) == pytest.approx(1.0)  # distances 1, 2, 1
+    assert mmd(X, Y) == pytest.approx(BY_HAND)
+
+
+def test_mmd_is_zero_for_one_sample_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(200, 3, 2))  # rows are flattened: (200, 6)
+    assert mmd(base, base) == pytest.approx(0.0, abs=1e-7)
+    near, far = mmd(base, base + 0.2, bandwidth=2.0), mmd(base, base + 1.0, bandwidth=2.0)
+    assert 0 < near < far
+
+
+def test_bucket_mmd_averages_draws_of_the_offline_data():
+    rng = np.random.default_rng(1)
+    offline = rng.normal(size=(500, 4))
+    same, shifted = rng.normal(size=(100, 4)), rng.normal(loc=1.0, size=(100, 4))
+    assert bucket_mmd(shifted, offline, 5, np.random.default_rng(2)) > 2 * bucket_mmd(same, offline, 5, np.random.default_rng(2))
+
+
+@pytest.mark.parametrize(
+    "mmds, ratio, expected",
+    [
+        ([0.1, 0.5], 1.5, False),  # bucket 1: too early, whatever its jump
+        ([0.1, 0.1, 0.16], 1.5, True),
+        ([0.1, 0.1, 0.15], 1.5, False),  # equal to ratio x previous is not above it
+        ([0.1, 0.3, 0.2], 1.5, False),
+        ([0.2, 0.2, 0.2, 0.2, 0.5], 2.0, True),
+    ],
+)
+def test_trigger_rule(mmds, ratio, expected):
+    assert triggers(mmds, ratio) is expected
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="ratio must be greater than 0"):
+        triggers([0.1, 0.1, 0.2], 0)
+    with pytest.raises(ValueError, match="differ in width"):
+        mmd(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="at least one row"):
+        mmd(np.zeros((0, 3)), np.zeros((2, 3)))
