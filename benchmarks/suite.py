@@ -13,6 +13,10 @@ Per map:
   same seeds; mean ± 95% CI, delay relative to max-pressure.
 Each map's section of docs/RESULTS.md is rewritten as soon as the map is done; raw files go to
 docs/results/MAP/. A map whose training already finished in --work is not trained again.
+
+With `--timing resco`, marlo trains and every controller runs at RESCO's decision timing (10 s
+decisions, 3 s yellows; 5 s and 2 s on arterial4x4), without the plain contender, and a section
+"suite MAP resco" sets the results beside RESCO's published delays.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from sections import write_section
 REPO = Path(__file__).resolve().parents[1]
 MAPS = ("grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21", "grid6")
 PLAIN_MAPS = ("grid4x4", "cologne8", "arterial4x4")
+# RESCO's published delays (Ault & Sharon 2021, read off delays.png of their repository, about ±5%), SUMO 1.9
+RESCO_PUBLISHED = {"grid4x4": 34, "arterial4x4": 650, "cologne1": 27, "cologne3": 18, "cologne8": 22, "ingolstadt1": 20,
+                   "ingolstadt7": 31, "ingolstadt21": 67}  # fmt: skip
 BASELINES = ("fixed", "actuated", "max_pressure", "greedy")
 SCALES = (0.8, 1.0, 1.2)
 RESULTS = REPO / "docs" / "RESULTS.md"
@@ -53,13 +60,20 @@ def marlo(*args: str) -> list[str]:
     return [sys.executable, "-m", "marlo_rllib.cli", *args]
 
 
-def train_marlo(name: str, minutes: float, work: Path) -> Path:
+def timing_args(name: str, resco: bool) -> list[str]:
+    """marlo train's overrides for RESCO's timing."""
+    from marlo_rllib.evaluation.runner import resco_timing
+
+    return [arg for key, value in resco_timing(name).items() for arg in ("--set", f"env.timing.{key}={value}")] if resco else []
+
+
+def train_marlo(name: str, minutes: float, work: Path, resco: bool) -> Path:
     run_dir = work / "marlo"
     state = run_dir / "state.json"
     if not (state.exists() and json.loads(state.read_text())["status"] == "finished"):
         shutil.rmtree(run_dir, ignore_errors=True)
-        run(marlo("train", "--scenario", name, "--minutes", str(minutes), "--out", str(work), "--run-name", "marlo"),
-            work / "train.log")  # fmt: skip
+        run(marlo("train", "--scenario", name, "--minutes", str(minutes), "--out", str(work), "--run-name", "marlo",
+                  *timing_args(name, resco)), work / "train.log")  # fmt: skip
     return run_dir
 
 
@@ -72,7 +86,7 @@ def train_plain(name: str, minutes: float, work: Path) -> Path:
 
 
 def evaluate(name: str, run_dir: Path, plain: Path | None, seeds: list[int], scale: float, traffic: str | None,
-             work: Path) -> dict[str, dict[str, float]]:  # fmt: skip
+             work: Path, resco: bool) -> dict[str, dict[str, float]]:  # fmt: skip
     """controller -> {delay, ci, ... every metric's mean} at one demand (scale, traffic)."""
     from plain_pipeline import evaluate as evaluate_plain
 
@@ -83,7 +97,8 @@ def evaluate(name: str, run_dir: Path, plain: Path | None, seeds: list[int], sca
     policy = f"ckpt:{run_dir}"
     run(marlo("benchmark", "--scenario", name, "--controllers", ",".join([*BASELINES, policy]),
               "--seeds", ",".join(map(str, seeds)), "--demand-scale", str(scale), "--out", str(out),
-              *(["--traffic", traffic] if traffic else [])), work / f"{label}.log")  # fmt: skip
+              *(["--traffic", traffic] if traffic else []), *(["--timing", "resco"] if resco else [])),
+        work / f"{label}.log")  # fmt: skip
     aggregate = json.loads((out / "metrics.json").read_text())["aggregate"]
     rows = {("marlo" if c == policy else c): {m: s["mean"] for m, s in summary.items()} | {"ci": summary["delay"]["ci95"]}
             for c, summary in aggregate.items()}  # fmt: skip
@@ -117,8 +132,9 @@ def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: s
 
 
 def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | None, command: str, minutes: float,
-              seeds: list[int]) -> None:  # fmt: skip
-    docs = REPO / "docs" / "results" / name
+              seeds: list[int], resco: bool) -> None:  # fmt: skip
+    label = f"{name} resco" if resco else name
+    docs = REPO / "docs" / "results" / label.replace(" ", "_")
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copy(run_dir / "progress.csv", docs / "progress.csv")
     (docs / "tables.json").write_text(json.dumps(tables, indent=1) + "\n")
@@ -128,10 +144,11 @@ def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | N
     base = tables["1"]  # training evaluates at demand 1.0
     plot_curve(run_dir, {"max-pressure": base["max_pressure"]["delay"], "fixed-time": base["fixed"]["delay"],
                          **({"plain (final)": base["plain"]["delay"]} if "plain" in base else {})},
-               docs / "learning_curve.png", f"{name}: evaluation delay while training")  # fmt: skip
+               docs / "learning_curve.png", f"{label}: evaluation delay while training")  # fmt: skip
+    train = " ".join(["marlo train --scenario", name, "--minutes", f"{minutes:g}", *timing_args(name, resco)])
     lines = [
-        f"## {name}", "", "Generated by", "", f"    {command}", "",
-        f"marlo: `marlo train --scenario {name} --minutes {minutes:g}` (all defaults), {state['timesteps']} env steps in "
+        f"## {name}" + (" at RESCO's timing" if resco else ""), "", "Generated by", "", f"    {command}", "",
+        f"marlo: `{train}` (all other settings default), {state['timesteps']} env steps in "
         f"{state['iteration']} iterations, {state['time_s'] / 60:.1f} minutes; evaluated: its best checkpoint "
         f"(iteration {best.get('iteration')}, {best.get('timesteps')} env steps, by evaluation delay).",
     ]  # fmt: skip
@@ -141,17 +158,22 @@ def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | N
                      f"{int(plain_info['env_steps'])} env steps in {plain_info['iterations']} iterations; its final weights.")  # fmt: skip
     lines += ["", f"Delay in s/vehicle on SUMO seeds {','.join(map(str, seeds))} (never used in training), one episode "
               "each, mean ± 95% CI; the last columns compare with max-pressure (and marlo with plain).", ""]  # fmt: skip
+    if resco:
+        lines += [f"Every controller at {' '.join(timing_args(name, resco)[1::2])}. RESCO's published delay for {name}: "
+                  f"{RESCO_PUBLISHED[name]} s (SUMO 1.9, read off their delays.png, about ±5%); this run's SUMO is "
+                  "newer and its car-following and insertion differ, so compare orders of magnitude, not digits.", ""]  # fmt: skip
     controllers = [*BASELINES, "marlo", *(["plain"] if plain_info else [])]
-    lines += ["| demand | " + " | ".join(controllers) + " | marlo vs max-pressure |" + (" marlo vs plain |" if plain_info else ""),
-              "|---" * (len(controllers) + 2 + bool(plain_info)) + "|"]  # fmt: skip
-    for label, rows in tables.items():
+    lines += ["| demand | " + " | ".join(controllers) + " | marlo vs max-pressure |" + (" marlo vs plain |" if plain_info else "")
+              + (" marlo vs RESCO |" if resco else ""), "|---" * (len(controllers) + 2 + bool(plain_info) + resco) + "|"]  # fmt: skip
+    for demand, rows in tables.items():
         cells = [f"{rows[c]['delay']:.2f} ± {rows[c]['ci']:.2f}" if c in rows else "-" for c in controllers]
         ratio = f"{rows['marlo']['delay'] / rows['max_pressure']['delay']:.3f}"
         versus = f" {rows['marlo']['delay'] / rows['plain']['delay']:.3f} |" if "plain" in rows else (" - |" if plain_info else "")
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |" + versus)
-    lines += ["", f"![learning curve](results/{name}/learning_curve.png)", "",
-              f"Raw: `docs/results/{name}/` (progress.csv, tables.json with every metric's mean)."]  # fmt: skip
-    write_section(RESULTS, f"suite {name}", lines)
+        published = f" {rows['marlo']['delay'] / RESCO_PUBLISHED[name]:.3f} |" if resco and demand == "1" else (" - |" if resco else "")
+        lines.append(f"| {demand} | " + " | ".join(cells) + f" | {ratio} |" + versus + published)
+    lines += ["", f"![learning curve](results/{docs.name}/learning_curve.png)", "",
+              f"Raw: `docs/results/{docs.name}/` (progress.csv, tables.json with every metric's mean)."]  # fmt: skip
+    write_section(RESULTS, f"suite {label}", lines)
 
 
 def main() -> int:
@@ -161,11 +183,15 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="evaluation SUMO seeds")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain contender")
     parser.add_argument("--work", default="runs/suite", help="training runs and raw evaluations (default runs/suite)")
+    parser.add_argument("--timing", choices=("scenario", "resco"), default="scenario",
+                        help="resco: RESCO's decision timing, and a table against RESCO's published delays")  # fmt: skip
     args = parser.parse_args()
     maps = [m.strip() for m in args.maps.split(",") if m.strip()]
-    unknown = [m for m in maps if m not in MAPS]
+    resco = args.timing == "resco"
+    unknown = [m for m in maps if m not in (RESCO_PUBLISHED if resco else MAPS)]
     if unknown or not maps:
-        parser.exit(2, f"suite.py: error: unknown map {', '.join(unknown) or '(none)'}; valid: {', '.join(MAPS)}\n")
+        valid = ", ".join(RESCO_PUBLISHED if resco else MAPS)
+        parser.exit(2, f"suite.py: error: unknown map {', '.join(unknown) or '(none)'}; valid{' with --timing resco' if resco else ''}: {valid}\n")
     if not args.minutes > 0:
         parser.exit(2, f"suite.py: error: --minutes must be positive, got {args.minutes}\n")
     try:
@@ -178,14 +204,14 @@ def main() -> int:
     from marlo_rllib.scenarios import load_scenario
 
     for name in maps:
-        work = (REPO / args.work / name).resolve()
+        work = (REPO / args.work / (f"{name}_resco" if resco else name)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        run_dir = train_marlo(name, args.minutes, work)
-        plain = train_plain(name, args.minutes, work) if name in PLAIN_MAPS and not args.no_plain else None
-        tables = {f"{scale:g}": evaluate(name, run_dir, plain, seeds, scale, None, work) for scale in SCALES}
+        run_dir = train_marlo(name, args.minutes, work, resco)
+        plain = train_plain(name, args.minutes, work) if name in PLAIN_MAPS and not (args.no_plain or resco) else None
+        tables = {f"{scale:g}": evaluate(name, run_dir, plain, seeds, scale, None, work, resco) for scale in SCALES}
         for traffic in load_scenario(name).evaluation_traffic:
-            tables[f"1 ({traffic})"] = evaluate(name, run_dir, plain, seeds, 1.0, traffic, work)
-        write_map(name, tables, run_dir, plain, command, args.minutes, seeds)
+            tables[f"1 ({traffic})"] = evaluate(name, run_dir, plain, seeds, 1.0, traffic, work, resco)
+        write_map(name, tables, run_dir, plain, command, args.minutes, seeds, resco)
         print(f"{name}: " + ", ".join(f"{k}: marlo {v['marlo']['delay']:.1f} / max-pressure {v['max_pressure']['delay']:.1f}"
                                       for k, v in tables.items()), flush=True)  # fmt: skip
     return 0

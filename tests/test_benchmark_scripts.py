@@ -16,6 +16,7 @@ from tests.conftest import REPO
         ("suite.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("suite.py", ["--maps", "grid4x4", "--minutes", "-1"], "--minutes must be positive"),
         ("suite.py", ["--maps", "grid4x4", "--seeds", "a,b"], "--seeds takes integers"),
+        ("suite.py", ["--maps", "grid6", "--timing", "resco"], "unknown map grid6; valid with --timing resco"),
         ("first_iteration.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("first_iteration.py", ["--runners", "0"], "--runners must be at least 1"),
         ("levers.py", ["--variants", "bogus"], "unknown variant bogus"),
