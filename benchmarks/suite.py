@@ -168,7 +168,7 @@ def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | N
     for demand, rows in tables.items():
         cells = [f"{rows[c]['delay']:.2f} ± {rows[c]['ci']:.2f}" if c in rows else "-" for c in controllers]
         ratio = f"{rows['marlo']['delay'] / rows['max_pressure']['delay']:.3f}"
-        versus = f" {rows["marlo"]["delay"] / rows["plain"]["delay"]:.3f} |" if plain_info and "plain" in rows else (" - |" if plain_info else "")
+        versus = f" {rows['marlo']['delay'] / rows['plain']['delay']:.3f} |" if plain_info and "plain" in rows else (" - |" if plain_info else "")
         published = f" {rows['marlo']['delay'] / RESCO_PUBLISHED[name]:.3f} |" if resco and demand == "1" else (" - |" if resco else "")
         lines.append(f"| {demand} | " + " | ".join(cells) + f" | {ratio} |" + versus + published)
     lines += ["", f"![learning curve](results/{docs.name}/learning_curve.png)", "",
