@@ -33,6 +33,12 @@ def test_steady_progress_is_not_a_plateau():
     assert feed(stopper, [-100 * 0.9**i for i in range(30)]) is None
 
 
+def test_slow_steady_progress_inside_the_band_is_not_a_plateau():
+    # 1% better per evaluation never leaves a 2% band step by step, but adds up to progress
+    stopper = BandStopper(metric="delay", timesteps=10**9, window=1, band=0.02, patience=3)
+    assert feed(stopper, [40 * 0.99**i for i in range(30)], metric="delay") is None
+
+
 def test_falling_below_the_band_restarts_the_plateau_count():
     stopper = BandStopper(timesteps=10**9, window=1, band=0.05, patience=3)
     # two inside the band, a collapse, then two inside again: never three in a row

@@ -46,10 +46,11 @@ class BandStopper(Stopper):
         delay in seconds to get under).
     timesteps: the env-step budget (None: none); always stops the trial. minutes: optional wall-clock budget.
     (a) plateau: once `min_timesteps` env steps are sampled and `window` evaluations are in, the
-        rolling mean m of the last `window` scores is compared with the best rolling mean b so far.
-        m > b + band*|b| is real progress: b = m and the count restarts. b - band*|b| <= m <= b + band*|b|
-        is inside the band: the count grows (and b = max(b, m)). m below the band restarts the count.
-        The trial stops when the count reaches `patience`.
+        rolling mean m of the last `window` scores is compared with b, the rolling mean of the last
+        real progress. m > b + band*|b| is real progress: b = m and the count restarts.
+        b - band*|b| <= m <= b + band*|b| is inside the band: the count grows (b stays, so that many
+        small gains add up to progress). m below the band restarts the count. The trial stops when
+        the count reaches `patience`.
     (b) success: the trial stops after `streak` evaluations in a row that meet `target`.
     evaluation_interval: RLlib's; only every this many iterations is a new evaluation.
     initial: the counters a resumed run left off with.
@@ -100,7 +101,7 @@ class BandStopper(Stopper):
                 if mean > state.best + width:
                     state.best, state.plateau = mean, 0
                 elif mean >= state.best - width:
-                    state.best, state.plateau = max(state.best, mean), state.plateau + 1
+                    state.plateau += 1
                 else:
                     state.plateau = 0
             if state.plateau >= self.patience and state.reason is None:
