@@ -172,7 +172,7 @@ class TrafficSignalEnv(ParallelEnv):
                 "--tripinfo-output.write-undeparted", "true",
                 "--statistic-output", str(self.output_dir / "statistics.xml"),
             ]  # fmt: skip
-        if self.reward_fn.needs_accumulated_waiting:  # SUMO forgets waiting older than 100 s by default
+        if with_routes and self.reward_fn.needs_accumulated_waiting:  # SUMO forgets waiting older than 100 s by default
             cmd += ["--waiting-time-memory", str(self.end - self.begin)]
         if with_routes and self.program == "actuated":
             cmd += ["--additional-files", str(self._actuated_programs())]
