@@ -12,7 +12,7 @@ from ray.tune import Stopper
 @dataclass
 class BandState:
     history: deque = field(default_factory=deque)
-    best: float | None = None  # the rolling mean at the last real progress: the plateau band's reference (saved as "best" in state.json)
+    best: float | None = None  # the rolling mean at the last real progress: the plateau band's reference
     plateau: int = 0
     streak: int = 0
     reason: str | None = None
