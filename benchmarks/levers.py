@@ -30,6 +30,9 @@ BASELINES = ("fixed", "max_pressure", "greedy")
 NO_ID = ["--set", "env.agent_id=false"]
 GAMMA_95 = ["--set", "training.gamma=0.95", "--set", "training.lambda_=0.9", *NO_ID]
 SEED_004_GAMMA = ["--set", "training.gamma=0.995", "--set", "training.lambda_=0.95", *NO_ID]
+PLAIN_OPTIMISER = [f"--set=training.{key}={value}" for key, value in (
+    ("lr", "2.0e-5"), ("clip_param", 0.4), ("entropy_coeff", 0.1), ("vf_loss_coeff", 0.25),
+    ("train_batch_size_per_learner", 512), ("minibatch_size", 64), ("num_epochs", 10))]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "gamma995": ("gamma 0.995, lambda 0.95 (the preset before this screen)", SEED_004_GAMMA),
     "gamma95": ("gamma 0.95, lambda 0.9", GAMMA_95),
@@ -43,6 +46,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                  ["--set", "env.reward=diff-accumulated-waiting"]),
     "acc_wait_long_green": ("acc_wait, greens never cut (max_green 1000 s, as sumo-rl ignores its max_green)",
                             ["--set", "env.reward=diff-accumulated-waiting", "--set", "env.timing.max_green=1000"]),
+    "indep": ("the default, one module per junction", ["--policy", "independent"]),
+    "plain_optim": ("the default, the plain pipeline's PPO settings (lr 2e-5, clip 0.4, entropy 0.1, vf 0.25, "
+                    "batch 512, minibatch 64, 10 epochs)", PLAIN_OPTIMISER),
+    "more_updates": ("the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
+                     ["--set", "training.train_batch_size_per_learner=2048", "--set", "training.minibatch_size=256",
+                      "--set", "training.num_epochs=10"]),
 }
 
 
