@@ -164,10 +164,7 @@ def _evaluation_plan(args: argparse.Namespace, controllers: list[str]):
     timing = resco_timing(spec.name) if args.timing == "resco" else {}
     options = {"timing": timing, "demand_scale": args.demand_scale, "episode_seconds": args.seconds}
     if args.traffic is not None:
-        names = [t.name for t in spec.traffic]
-        if args.traffic not in names:
-            raise UserError(f"--traffic {args.traffic!r}: {spec.name} has "
-                            + (f"the traffic demands {', '.join(names)}" if names else "one traffic demand, unnamed"))  # fmt: skip
+        spec.check_traffic(args.traffic, "--traffic")
         options["traffic_scenario"] = args.traffic
     scenario = str(spec.source)
     tasks = [EpisodeTask(scenario, c, seed, options) for c in controllers for seed in seeds]
@@ -234,6 +231,23 @@ def _collect(args: argparse.Namespace) -> None:
         print(f"  {behaviour['name']:<24} delay {behaviour['mean_delay']:8.2f} s  mean reward {behaviour['mean_reward']:8.3f}")
     print(f"  {'all (the dataset)':<24} delay {info['behaviour_mean_delay']:8.2f} s  mean reward {info['mean_reward']:8.3f}")
     print(f"wrote {out / 'dataset.json'} and {out / 'data'}/*.parquet" + (f", {out / 'dataset.npz'}" if args.format == "npz" else ""))
+
+
+def _adapt(args: argparse.Namespace) -> None:
+    from marlo_rllib.adaptation.adapt import adapt, plan_adaptation
+
+    plan = plan_adaptation(args.checkpoint, args.scenario, args.out, dataset=args.dataset, demand_scale=args.demand_scale,
+                           traffic=args.traffic, drift_at=args.drift_at, buckets=args.buckets,
+                           episodes_per_bucket=args.episodes_per_bucket, ratio=args.ratio, seed=args.seed,
+                           reference_episodes=args.reference_episodes, mmd_samples=args.mmd_samples,
+                           finetune_minutes=args.finetune_minutes, workers=args.workers)  # fmt: skip
+    try:
+        rows = adapt(plan)
+    finally:
+        print(f"log: {plan.out / 'adapt.csv'}, plot: {plan.out / 'adapt.png'}")
+    fine_tuned = [r["finetuned_to"] for r in rows if r["finetuned_to"]]
+    print(f"{len(rows)} buckets, {sum(bool(r['triggered']) for r in rows)} triggered; policy in force: "
+          + (fine_tuned[-1] if fine_tuned else f"{plan.checkpoint} (not fine-tuned)"))
 
 
 def _composed(args: argparse.Namespace) -> dict:
@@ -479,6 +493,28 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--format", choices=("parquet", "npz"), default="parquet",
                          help="npz: also write dataset.npz (observations, actions, rewards, next_observations, dones)")  # fmt: skip
     collect.set_defaults(run=_collect)
+
+    adapt = commands.add_parser("adapt", help="deploy a policy, watch its states drift (MMD), fine-tune when they do")
+    adapt.add_argument("--checkpoint", required=True, help="the deployed policy: a run directory (its best) or a checkpoint in one")
+    adapt.add_argument("--scenario", required=True, help="the scenario it was trained on")
+    adapt.add_argument("--out", required=True, help="folder for the buckets, the log, the plot and the fine-tuned runs")
+    adapt.add_argument("--dataset", help="the offline data the policy was trained from (default: an offline run's own; "
+                                         "else episodes of the policy on its training demand)")  # fmt: skip
+    adapt.add_argument("--demand-scale", type=float, help="the drifted demand: SUMO's --scale (default: the run's)")
+    adapt.add_argument("--traffic", help="the drifted demand: a generated scenario's traffic demand by name")
+    adapt.add_argument("--drift-at", type=int, default=2,
+                       help="first bucket on the drifted demand; the ones before run on the training demand (default 2)")  # fmt: skip
+    adapt.add_argument("--buckets", type=int, default=10, help="buckets of deployment (default 10)")
+    adapt.add_argument("--episodes-per-bucket", type=int, default=1, help="SUMO episodes in a bucket (default 1)")
+    adapt.add_argument("--ratio", type=float, default=1.5,
+                       help="fine-tune when a bucket's MMD exceeds ratio x the previous bucket's (default 1.5)")  # fmt: skip
+    adapt.add_argument("--finetune-minutes", type=float, default=10.0, help="wall clock of one fine-tuning (default 10)")
+    adapt.add_argument("--seed", type=int, default=1000, help="first SUMO seed of the reference and deployment episodes")
+    adapt.add_argument("--reference-episodes", type=int, default=2,
+                       help="episodes recorded on the training demand when there is no --dataset (default 2)")  # fmt: skip
+    adapt.add_argument("--mmd-samples", type=int, default=1000, help="observations per bucket the MMD compares (default 1000)")
+    adapt.add_argument("--workers", type=int, default=None, help="parallel episodes (default: one per CPU)")
+    adapt.set_defaults(run=_adapt)
 
     evaluate = commands.add_parser("eval", help="evaluate one controller over several episodes")
     which = evaluate.add_mutually_exclusive_group(required=True)

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "timing": {},  # overrides of delta_time, yellow_time, min_green, max_green
         "episode_seconds": None,
         "demand_scale": 1.0,
+        "traffic_scenario": None,  # a generated scenario's demand by name: train and evaluate on it alone
         "backend": "libsumo",
         "agent_id": True,  # a shared policy's observations end with the junction's one-hot (not with --policy independent)
     },
@@ -242,6 +243,7 @@ class _Env(_Section):
     timing: dict[str, Any]
     episode_seconds: AtLeastOne | None
     demand_scale: Positive
+    traffic_scenario: str | None
     backend: str
     agent_id: bool
 

@@ -3,8 +3,10 @@ train on them through RLlib's offline pipeline on Ray Data, and the checkpoint c
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 
 from tests.conftest import assert_finite_episode, marlo, progress, run_cli
 
@@ -131,6 +134,36 @@ def test_cql_loss_matches_a_hand_computed_value():
     penalty = ((math.log(math.exp(1.0) + math.exp(2.0)) - 2.0)
                + (math.log(math.exp(0.5) + math.exp(0.0) + math.exp(1.0)) - 1.0)) / 2  # fmt: skip
     assert float(loss) == pytest.approx(td + 0.5 * penalty, abs=1e-6)
+
+
+def test_adapt_fine_tunes_a_cql_policy_on_a_prioritised_sample_of_deployment_and_dataset(cql_run, dataset, tmp_path,
+                                                                                          ray_tmp):  # fmt: skip
+    out = tmp_path / "adapt"
+    done = marlo("adapt", "--checkpoint", str(cql_run), "--scenario", "2x2grid", "--out", str(out), "--demand-scale", "2",
+                 "--buckets", "3", "--ratio", "0.01", "--finetune-minutes", "0.2", "--mmd-samples", "100",
+                 ray_tmp=ray_tmp)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = list(csv.DictReader((out / "adapt.csv").open()))
+    assert [r["triggered"] for r in log] == ["False", "False", "True"]
+    assert not (out / "reference").exists()  # the run's own dataset is the reference
+    replay = json.loads((out / "replay_02" / "dataset.json").read_text())
+    sources = [json.loads((out / "buckets" / f"{j:02d}" / "dataset.json").read_text())["rows"] for j in range(3)]
+    assert replay["rows"] == sum(sources) + json.loads((dataset / "dataset.json").read_text())["rows"]
+    assert replay["env"]["demand_scale"] == 2.0 and replay["mean_priority"] > 0
+    assert pq.read_table(out / "replay_02" / "data" / "sample.parquet").num_rows == replay["rows"]
+    finetuned = yaml.safe_load((out / "finetune_02" / "config.yaml").read_text())
+    assert finetuned["algorithm"] == "CQL" and finetuned["dataset"] == str(out / "replay_02")
+    assert Path(log[2]["finetuned_to"]).is_relative_to(out / "finetune_02")
+    assert_finite_episode(out / "finetune_02", "2x2grid")
+
+
+def test_adapt_refuses_an_offline_run_without_its_dataset(cql_run, tmp_path):
+    run = tmp_path / "cql"
+    shutil.copytree(cql_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "dataset": None}))
+    done = run_cli("adapt", "--checkpoint", str(run), "--scenario", "2x2grid", "--out", str(tmp_path / "x"))
+    assert done.returncode == 2 and "pass --dataset" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_bad_datasets_exit_2_with_one_line(dataset, tmp_path):

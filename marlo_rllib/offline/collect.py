@@ -23,12 +23,14 @@ from marlo_rllib.offline.dataset import DATA_DIR, ENV_KEYS, FORMAT, export_npz, 
 
 
 
-def env_settings(scenario: str, episode_seconds: int | None, demand_scale: float) -> dict[str, Any]:
-    """The env settings of the dataset, resolved the way `marlo train` resolves a run's."""
+def env_settings(scenario: str, episode_seconds: int | None, demand_scale: float,
+                 env: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The env settings of the dataset, resolved the way `marlo train` resolves a run's; `env`: a
+    run's env section (its observation, reward, ...) instead of the defaults."""
     from marlo_rllib.config import DEFAULTS
     from marlo_rllib.training.runner import env_config_of
 
-    env = {**DEFAULTS["env"], "episode_seconds": episode_seconds, "demand_scale": demand_scale}
+    env = {**DEFAULTS["env"], **(env or {}), "episode_seconds": episode_seconds, "demand_scale": demand_scale}
     return env_config_of({"scenario": scenario, "env": env, "policy": "shared", "seed": 0})
 
 
@@ -51,8 +53,10 @@ def check_behaviours(names: list[str], epsilon: float) -> None:
 
 def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, epsilon: float = 0.0,
             seed: int = COLLECT_SEED, gamma: float = 0.99, episode_seconds: int | None = None,
-            demand_scale: float = 1.0, workers: int | None = None, npz: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Records the dataset into `out` and returns its dataset.json content."""
+            demand_scale: float = 1.0, workers: int | None = None, npz: bool = False,
+            env: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Records the dataset into `out` and returns its dataset.json content. env: a run's env section
+    to record under (default: the defaults)."""
     from marlo_rllib.env import TrafficSignalEnv
     from marlo_rllib.evaluation import EpisodeTask, run_episodes
 
@@ -70,7 +74,7 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     if not (math.isfinite(demand_scale) and demand_scale > 0):
         raise UserError(f"--demand-scale must be a positive number, got {demand_scale}")
     check_behaviours(behaviours, epsilon)
-    settings = env_settings(scenario, episode_seconds, demand_scale)
+    settings = env_settings(scenario, episode_seconds, demand_scale, env)
     if (out / "dataset.json").exists() or any((out / DATA_DIR).glob("*.parquet")):
         raise UserError(f"{out} already holds a dataset (or an interrupted collection's episodes); pick another --out")
     try:

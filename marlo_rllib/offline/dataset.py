@@ -29,7 +29,8 @@ DATA_DIR = "data"
 COLUMNS = ("eps_id", "agent_id", "t", "obs", "actions", "rewards", "new_obs", "terminateds", "truncateds", "returns",
            "behaviour")  # fmt: skip
 INFO_KEYS = ("format", "rows", "scenario", "env", "spaces")
-ENV_KEYS = ("observation", "reward", "reward_params", "timing", "episode_seconds", "demand_scale", "agent_id")
+ENV_KEYS = ("observation", "reward", "reward_params", "timing", "episode_seconds", "demand_scale", "agent_id",
+            "traffic_scenario")  # fmt: skip
 
 
 class TransitionRecorder:

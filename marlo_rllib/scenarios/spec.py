@@ -130,6 +130,13 @@ class ScenarioSpec(BaseModel):
     def evaluation_traffic(self) -> list[str]:
         return [t.name for t in self.traffic if t.evaluation_only]
 
+    def check_traffic(self, name: str, source: str) -> None:
+        """A user's name for one of the traffic demands; `source` names the setting in the error."""
+        names = [t.name for t in self.traffic]
+        if name not in names:
+            raise UserError(f"{source} {name!r}: {self.name} has "
+                            + (f"the traffic demands {', '.join(names)}" if names else "one traffic demand, unnamed"))  # fmt: skip
+
     def materialize(self, traffic: str | int | None = None) -> "ScenarioSpec":
         """This spec with net, routes and begin filled in: for a generated scenario, built (or found
         in the cache) with one traffic demand. traffic: a name, or an index into the training

@@ -162,6 +162,8 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
     spec = load_scenario(config["scenario"])
     portable = catalog().get(spec.name) == spec.source  # a catalog name travels with a checkpoint
     env = config["env"]
+    if env["traffic_scenario"] is not None:
+        spec.check_traffic(env["traffic_scenario"], "env.traffic_scenario")
     try:
         timing = Timing(**{**spec.timing.model_dump(), **(env["timing"] or {})}).model_dump()
     except ValidationError as exc:
@@ -174,8 +176,9 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "state_in_infos": config["policy"] == "central" or None,
         "agent_id": (env["agent_id"] and config["policy"] != "independent") or None,
         "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
+        "traffic_scenario": env["traffic_scenario"],
         # generated scenarios: evaluate on the held-out demand, if the scenario marks one
-        "evaluation_traffic_scenario": (spec.evaluation_traffic or [None])[0],
+        "evaluation_traffic_scenario": env["traffic_scenario"] or (spec.evaluation_traffic or [None])[0],
     }  # fmt: skip
     return {key: value for key, value in settings.items() if value is not None}
 
@@ -384,8 +387,11 @@ def callbacks_class(restore: Path | None, weights: Path | None) -> type:
         if restore is not None:
             algorithm.restore_from_path(str(restore))
         if weights is not None:
-            algorithm.restore_from_path(str(weights / "learner_group" / "learner" / "rl_module"),
-                                        component="learner_group/learner/rl_module")  # fmt: skip
+            modules = str(weights / "learner_group" / "learner" / "rl_module")
+            if algorithm.env_runner_group is None:  # offline: Algorithm.restore_from_path would sync env runners
+                algorithm.learner_group.restore_from_path(modules, component="learner/rl_module")
+            else:
+                algorithm.restore_from_path(modules, component="learner_group/learner/rl_module")
 
     return type("MarloCallbacks", (TrafficMetricsCallback,), {"on_algorithm_init": on_algorithm_init})
 
