@@ -40,13 +40,39 @@ def main() -> None:
         run_name = f"algorithms_{algo}_{args.scenario}"
         runs[algo] = REPO / args.runs / run_name
         shutil.rmtree(runs[algo], ignore_errors=True)
-        marlo("train", "--scenario", args.scenario, "--algo", algo, "--minutes", str(args.minutes),
-              "--timesteps", str(10**9), "--out", str(REPO / args.runs), "--run-name", run_name,
-              "--set", "stop.metric=delay", "--set", f"stop.patience={10**9}", log=out / f"train_{algo}.log")  # fmt: skip
+        marlo(
+            "train",
+            "--scenario",
+            args.scenario,
+            "--algo",
+            algo,
+            "--minutes",
+            str(args.minutes),
+            "--timesteps",
+            str(10**9),
+            "--out",
+            str(REPO / args.runs),
+            "--run-name",
+            run_name,
+            "--set",
+            "stop.metric=delay",
+            "--set",
+            f"stop.patience={10**9}",
+            log=out / f"train_{algo}.log",
+        )
         shutil.copy(runs[algo] / "progress.csv", out / f"progress_{algo}.csv")
     controllers = ",".join(["fixed", *(f"ckpt:{run}" for run in runs.values())])
-    marlo("benchmark", "--scenario", args.scenario, "--controllers", controllers, "--seeds", args.seeds,
-          "--out", str(out / "comparison"))  # fmt: skip
+    marlo(
+        "benchmark",
+        "--scenario",
+        args.scenario,
+        "--controllers",
+        controllers,
+        "--seeds",
+        args.seeds,
+        "--out",
+        str(out / "comparison"),
+    )
     results = delays(out / "comparison")
     fixed = results["fixed"]
 

@@ -29,10 +29,26 @@ def run_raw(scenario: str, seconds: int, seed: int) -> float:
 
     spec = load_scenario(scenario)
     cmd = [
-        sumo.binary("sumo"), "--net-file", str(spec.net), "--route-files", ",".join(map(str, spec.routes)),
-        "--begin", str(spec.begin), "--end", str(spec.begin + seconds), "--seed", str(seed),
-        "--time-to-teleport", "-1", "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true",
-    ]  # fmt: skip
+        sumo.binary("sumo"),
+        "--net-file",
+        str(spec.net),
+        "--route-files",
+        ",".join(map(str, spec.routes)),
+        "--begin",
+        str(spec.begin),
+        "--end",
+        str(spec.begin + seconds),
+        "--seed",
+        str(seed),
+        "--time-to-teleport",
+        "-1",
+        "--no-step-log",
+        "true",
+        "--no-warnings",
+        "true",
+        "--duration-log.disable",
+        "true",
+    ]
     started = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - started
@@ -48,10 +64,19 @@ def run_sumo_rl(scenario: str, seconds: int, seed: int) -> float:
 
     spec = load_scenario(scenario)
     env = SumoEnvironment(
-        net_file=str(spec.net), route_file=",".join(map(str, spec.routes)), begin_time=spec.begin,
-        num_seconds=seconds, delta_time=DELTA, yellow_time=2, min_green=5, max_green=50, sumo_seed=seed,
-        use_gui=False, sumo_warnings=False, single_agent=False,
-    )  # fmt: skip
+        net_file=str(spec.net),
+        route_file=",".join(map(str, spec.routes)),
+        begin_time=spec.begin,
+        num_seconds=seconds,
+        delta_time=DELTA,
+        yellow_time=2,
+        min_green=5,
+        max_green=50,
+        sumo_seed=seed,
+        use_gui=False,
+        sumo_warnings=False,
+        single_agent=False,
+    )
     started = time.perf_counter()
     env.reset(seed=seed)
     done = False
@@ -98,15 +123,29 @@ def main() -> None:
         walls = []
         for _ in range(args.repeats):
             out = subprocess.run(
-                [sys.executable, __file__, "--one", name, "--scenario", args.scenario,
-                 "--seconds", str(args.seconds), "--seed", str(args.seed)],
-                check=True, capture_output=True, text=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    name,
+                    "--scenario",
+                    args.scenario,
+                    "--seconds",
+                    str(args.seconds),
+                    "--seed",
+                    str(args.seed),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             walls.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
         rates[name] = steps / statistics.median(walls)
 
-    print(f"{args.scenario}, {args.seconds} s episodes ({steps} env steps of {DELTA} s), SUMO seed {args.seed}, "
-          f"median of {args.repeats}")  # fmt: skip
+    print(
+        f"{args.scenario}, {args.seconds} s episodes ({steps} env steps of {DELTA} s), SUMO seed {args.seed}, "
+        f"median of {args.repeats}"
+    )
     print("| contender | env steps/s |\n|---|---|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.0f} |")

@@ -29,14 +29,18 @@ REPO = Path(__file__).resolve().parents[1]
 def marlo(*args: str, log: Path | None = None) -> None:
     command = [sys.executable, "-m", "marlo_rllib.cli", *args]
     print("$ marlo " + " ".join(args), flush=True)
-    with (log.open("w") if log else open(os.devnull, "w")) as stream:
-        subprocess.run(command, cwd=REPO, check=True, stdout=stream if log else None, stderr=subprocess.STDOUT if log else None)
+    with log.open("w") if log else open(os.devnull, "w") as stream:
+        subprocess.run(
+            command, cwd=REPO, check=True, stdout=stream if log else None, stderr=subprocess.STDOUT if log else None
+        )
 
 
 def delays(path: Path) -> dict[str, dict[str, float]]:
     aggregate = json.loads((path / "metrics.json").read_text())["aggregate"]
-    return {controller: {m: summary[m]["mean"] for m in summary} | {"delay_ci": summary["delay"]["ci95"]}
-            for controller, summary in aggregate.items()}  # fmt: skip
+    return {
+        controller: {m: summary[m]["mean"] for m in summary} | {"delay_ci": summary["delay"]["ci95"]}
+        for controller, summary in aggregate.items()
+    }
 
 
 def plot_curve(rows: list[dict[str, str]], references: dict[str, float], path: Path, title: str) -> None:
@@ -51,7 +55,7 @@ def plot_curve(rows: list[dict[str, str]], references: dict[str, float], path: P
     figure, axes = plt.subplots(figsize=(7, 4))
     axes.plot(minutes, evaluated, marker="o", markersize=3, label="PPO, evaluation episode (greedy)")
     axes.plot(minutes, trained, alpha=0.5, label="PPO, training episodes (sampling)")
-    for (name, value), style in zip(references.items(), ("--", ":")):
+    for (name, value), style in zip(references.items(), ("--", ":"), strict=False):
         axes.axhline(value, linestyle=style, color="grey", label=f"{name} ({value:.1f} s, unseen seeds)")
     axes.set_xlabel("wall-clock minutes of training")
     axes.set_ylabel("mean delay per vehicle (s)")
@@ -84,10 +88,26 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         shutil.rmtree(run, ignore_errors=True)
-        marlo("train", "--scenario", args.scenario, "--algo", args.algo, "--config", args.config,
-              "--minutes", str(args.minutes), "--timesteps", str(10**9), "--out", str(REPO / args.runs),
-              "--run-name", run_name, "--set", f"stop.patience={10**9}",  # the budget is the wall clock only
-              log=out / "train.log")  # fmt: skip
+        marlo(
+            "train",
+            "--scenario",
+            args.scenario,
+            "--algo",
+            args.algo,
+            "--config",
+            args.config,
+            "--minutes",
+            str(args.minutes),
+            "--timesteps",
+            str(10**9),
+            "--out",
+            str(REPO / args.runs),
+            "--run-name",
+            run_name,
+            "--set",
+            f"stop.patience={10**9}",  # the budget is the wall clock only
+            log=out / "train.log",
+        )
     shutil.copy(run / "progress.csv", out / "progress.csv")
     shutil.copy(run / "config.yaml", out / "config.yaml")
     state = json.loads((run / "state.json").read_text())
@@ -96,8 +116,19 @@ def main() -> None:
     results = {}
     for scale in scales:
         folder = out / f"scale_{scale:g}"
-        marlo("benchmark", "--scenario", args.scenario, "--controllers", f"fixed,max_pressure,ckpt:{run}",
-              "--seeds", args.seeds, "--demand-scale", str(scale), "--out", str(folder))  # fmt: skip
+        marlo(
+            "benchmark",
+            "--scenario",
+            args.scenario,
+            "--controllers",
+            f"fixed,max_pressure,ckpt:{run}",
+            "--seeds",
+            args.seeds,
+            "--demand-scale",
+            str(scale),
+            "--out",
+            str(folder),
+        )
         results[scale] = delays(folder)
     policy = f"ckpt:{run}"
 
@@ -105,8 +136,12 @@ def main() -> None:
     reference = results[1.0] if 1.0 in results else results[scales[0]]
     max_pressure = reference["max_pressure"]["delay"]
     below = next((r for r in rows if r["eval_delay"] and float(r["eval_delay"]) < max_pressure), None)
-    plot_curve(rows, {"fixed-time": reference["fixed"]["delay"], "max-pressure": max_pressure},
-               out / "learning_curve.png", f"{args.algo} (shared) on {args.scenario}, 2 env runners")  # fmt: skip
+    plot_curve(
+        rows,
+        {"fixed-time": reference["fixed"]["delay"], "max-pressure": max_pressure},
+        out / "learning_curve.png",
+        f"{args.algo} (shared) on {args.scenario}, 2 env runners",
+    )
 
     lines = [
         f"# Learning: {args.algo} with a shared policy on {args.scenario}",
@@ -129,19 +164,24 @@ def main() -> None:
     ]
     for scale, result in results.items():
         ours, mp = result[policy]["delay"], result["max_pressure"]["delay"]
-        lines.append(f"| {scale:g} | {result['fixed']['delay']:.2f} ± {result['fixed']['delay_ci']:.2f} | "
-                     f"{mp:.2f} ± {result['max_pressure']['delay_ci']:.2f} | "
-                     f"{ours:.2f} ± {result[policy]['delay_ci']:.2f} | {100 * (ours - mp) / mp:+.1f}% |")  # fmt: skip
+        lines.append(
+            f"| {scale:g} | {result['fixed']['delay']:.2f} ± {result['fixed']['delay_ci']:.2f} | "
+            f"{mp:.2f} ± {result['max_pressure']['delay_ci']:.2f} | "
+            f"{ours:.2f} ± {result[policy]['delay_ci']:.2f} | {100 * (ours - mp) / mp:+.1f}% |"
+        )
     beaten = [scale for scale, result in results.items() if result[policy]["delay"] < result["max_pressure"]["delay"]]
     lines += [
         "",
         f"The trained policy beats max-pressure at demand scales: {', '.join(f'{s:g}' for s in beaten) or 'none'} "
         f"(of {', '.join(f'{s:g}' for s in scales)}).",
         "",
-        ("Evaluation delay during training first dropped below max-pressure's "
-         f"({max_pressure:.2f} s) after {float(below['time_s']) / 60:.1f} minutes of training "
-         f"(iteration {below['iteration']}, {below['timesteps']} env steps)."
-         if below else f"Evaluation delay during training never dropped below max-pressure's ({max_pressure:.2f} s)."),
+        (
+            "Evaluation delay during training first dropped below max-pressure's "
+            f"({max_pressure:.2f} s) after {float(below['time_s']) / 60:.1f} minutes of training "
+            f"(iteration {below['iteration']}, {below['timesteps']} env steps)."
+            if below
+            else f"Evaluation delay during training never dropped below max-pressure's ({max_pressure:.2f} s)."
+        ),
         "",
         f"![learning curve](learning/{args.scenario}/learning_curve.png)",
         "",
@@ -149,7 +189,7 @@ def main() -> None:
         "noisier than the table. Full tables (all metrics) are in "
         f"`docs/learning/{args.scenario}/scale_*/comparison.md`; the training log is `progress.csv` there.",
         "",
-    ]  # fmt: skip
+    ]
     write_section(REPO / args.doc, f"learning {args.algo} {args.scenario}", lines)
     print("\n".join(lines))
 

@@ -30,28 +30,56 @@ BASELINES = ("fixed", "max_pressure", "greedy")
 NO_ID = ["--set", "env.agent_id=false"]
 GAMMA_95 = ["--set", "training.gamma=0.95", "--set", "training.lambda_=0.9", *NO_ID]
 SEED_004_GAMMA = ["--set", "training.gamma=0.995", "--set", "training.lambda_=0.95", *NO_ID]
-PLAIN_OPTIMISER = [f"--set=training.{key}={value}" for key, value in (
-    ("lr", "2.0e-5"), ("clip_param", 0.4), ("entropy_coeff", 0.1), ("vf_loss_coeff", 0.25),
-    ("train_batch_size_per_learner", 512), ("minibatch_size", 64), ("num_epochs", 10))]
+PLAIN_OPTIMISER = [
+    f"--set=training.{key}={value}"
+    for key, value in (
+        ("lr", "2.0e-5"),
+        ("clip_param", 0.4),
+        ("entropy_coeff", 0.1),
+        ("vf_loss_coeff", 0.25),
+        ("train_batch_size_per_learner", 512),
+        ("minibatch_size", 64),
+        ("num_epochs", 10),
+    )
+]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "gamma995": ("gamma 0.995, lambda 0.95 (the preset before this screen)", SEED_004_GAMMA),
     "gamma95": ("gamma 0.95, lambda 0.9", GAMMA_95),
     "gamma95_queue": ("gamma 0.95, lambda 0.9, reward queue", [*GAMMA_95, "--set", "env.reward=queue"]),
     "gamma95_indep": ("gamma 0.95, lambda 0.9, one module per junction", [*GAMMA_95, "--policy", "independent"]),
-    "gamma95_id": ("gamma 0.95, lambda 0.9, junction one-hot in the observation (the default now)",
-                   ["--set", "training.gamma=0.95", "--set", "training.lambda_=0.9", "--set", "env.agent_id=true"]),
-    "lr_decay": ("the default, lr 5e-4 decaying linearly to 5e-5 over 300k env steps",
-                 ["--set", "training.lr=[[0, 5.0e-4], [300000, 5.0e-5]]"]),
-    "acc_wait": ("the default, reward diff-accumulated-waiting (sumo-rl's diff-waiting-time)",
-                 ["--set", "env.reward=diff-accumulated-waiting"]),
-    "acc_wait_long_green": ("acc_wait, greens never cut (max_green 1000 s, as sumo-rl ignores its max_green)",
-                            ["--set", "env.reward=diff-accumulated-waiting", "--set", "env.timing.max_green=1000"]),
+    "gamma95_id": (
+        "gamma 0.95, lambda 0.9, junction one-hot in the observation (the default now)",
+        ["--set", "training.gamma=0.95", "--set", "training.lambda_=0.9", "--set", "env.agent_id=true"],
+    ),
+    "lr_decay": (
+        "the default, lr 5e-4 decaying linearly to 5e-5 over 300k env steps",
+        ["--set", "training.lr=[[0, 5.0e-4], [300000, 5.0e-5]]"],
+    ),
+    "acc_wait": (
+        "the default, reward diff-accumulated-waiting (sumo-rl's diff-waiting-time)",
+        ["--set", "env.reward=diff-accumulated-waiting"],
+    ),
+    "acc_wait_long_green": (
+        "acc_wait, greens never cut (max_green 1000 s, as sumo-rl ignores its max_green)",
+        ["--set", "env.reward=diff-accumulated-waiting", "--set", "env.timing.max_green=1000"],
+    ),
     "indep": ("the default, one module per junction", ["--policy", "independent"]),
-    "plain_optim": ("the default, the plain pipeline's PPO settings (lr 2e-5, clip 0.4, entropy 0.1, vf 0.25, "
-                    "batch 512, minibatch 64, 10 epochs)", PLAIN_OPTIMISER),
-    "more_updates": ("the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
-                     ["--set", "training.train_batch_size_per_learner=2048", "--set", "training.minibatch_size=256",
-                      "--set", "training.num_epochs=10"]),
+    "plain_optim": (
+        "the default, the plain pipeline's PPO settings (lr 2e-5, clip 0.4, entropy 0.1, vf 0.25, "
+        "batch 512, minibatch 64, 10 epochs)",
+        PLAIN_OPTIMISER,
+    ),
+    "more_updates": (
+        "the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
+        [
+            "--set",
+            "training.train_batch_size_per_learner=2048",
+            "--set",
+            "training.minibatch_size=256",
+            "--set",
+            "training.num_epochs=10",
+        ],
+    ),
 }
 
 
@@ -59,8 +87,14 @@ def marlo(args: list[str], log: Path) -> None:
     env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ray", dir="/tmp")}
     try:
         with log.open("w") as stream:
-            subprocess.run([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env, stdout=stream,
-                           stderr=subprocess.STDOUT, check=True)  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-m", "marlo_rllib.cli", *args],
+                cwd=REPO,
+                env=env,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
     finally:
         shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
 
@@ -81,24 +115,62 @@ def main() -> int:
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or not names:
-        parser.exit(2, f"levers.py: error: unknown variant {unknown[0] if unknown else '(none)'}; valid: {', '.join(VARIANTS)}\n")
+        parser.exit(
+            2,
+            f"levers.py: error: unknown variant {unknown[0] if unknown else '(none)'}; valid: {', '.join(VARIANTS)}\n",
+        )
     if args.timesteps < 1:
         parser.exit(2, f"levers.py: error: --timesteps must be at least 1, got {args.timesteps}\n")
     work = Path(args.work or REPO / "runs" / "levers" / args.scenario)
     work.mkdir(parents=True, exist_ok=True)
     seeds = ["--seeds", args.seeds]
     if not (work / "baselines" / "metrics.json").is_file():
-        marlo(["benchmark", "--scenario", args.scenario, "--controllers", ",".join(BASELINES), *seeds,
-               "--out", str(work / "baselines")], work / "baselines.log")  # fmt: skip
+        marlo(
+            [
+                "benchmark",
+                "--scenario",
+                args.scenario,
+                "--controllers",
+                ",".join(BASELINES),
+                *seeds,
+                "--out",
+                str(work / "baselines"),
+            ],
+            work / "baselines.log",
+        )
     rows = {name: aggregate(work / "baselines")[name] for name in BASELINES}
     for name in names:
         run = work / name
         if not (run / "eval" / "metrics.json").is_file():
             if not (run / "state.json").is_file():
-                marlo(["train", "--scenario", args.scenario, "--timesteps", str(args.timesteps), "--out", str(work),
-                       "--run-name", name, *VARIANTS[name][1]], work / f"{name}.train.log")  # fmt: skip
-            marlo(["benchmark", "--scenario", args.scenario, "--controllers", f"ckpt:{run}", *seeds,
-                   "--out", str(run / "eval")], work / f"{name}.eval.log")  # fmt: skip
+                marlo(
+                    [
+                        "train",
+                        "--scenario",
+                        args.scenario,
+                        "--timesteps",
+                        str(args.timesteps),
+                        "--out",
+                        str(work),
+                        "--run-name",
+                        name,
+                        *VARIANTS[name][1],
+                    ],
+                    work / f"{name}.train.log",
+                )
+            marlo(
+                [
+                    "benchmark",
+                    "--scenario",
+                    args.scenario,
+                    "--controllers",
+                    f"ckpt:{run}",
+                    *seeds,
+                    "--out",
+                    str(run / "eval"),
+                ],
+                work / f"{name}.eval.log",
+            )
         rows[name] = next(iter(aggregate(run / "eval").values()))
         progress = list(csv.DictReader((run / "progress.csv").open()))
         rows[name]["minutes"] = float(progress[-1]["time_s"]) / 60
@@ -106,20 +178,33 @@ def main() -> int:
 
     reference = rows["max_pressure"]["delay"]["mean"]
     screen = f" --screen {args.screen}" if args.screen else ""
-    lines = ["Generated by", "", f"    python benchmarks/levers.py --scenario {args.scenario} --timesteps {args.timesteps}"
-             f" --variants {','.join(names)}{screen}", "",
-             f"Each variant: `marlo train --scenario {args.scenario} --timesteps {args.timesteps}` with the overrides named, "
-             f"its best checkpoint (by evaluation delay); SUMO seeds {args.seeds} at demand 1.0, one episode each, "
-             "mean ± 95% CI. Minutes are wall clock on 2 cores (the machine was shared during some runs, so "
-             "compare delays, not minutes).", "",
-             "| controller | delay (s) | waiting (s) | delay vs max-pressure | training minutes |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "Generated by",
+        "",
+        f"    python benchmarks/levers.py --scenario {args.scenario} --timesteps {args.timesteps}"
+        f" --variants {','.join(names)}{screen}",
+        "",
+        f"Each variant: `marlo train --scenario {args.scenario} --timesteps {args.timesteps}` with the overrides named, "
+        f"its best checkpoint (by evaluation delay); SUMO seeds {args.seeds} at demand 1.0, one episode each, "
+        "mean ± 95% CI. Minutes are wall clock on 2 cores (the machine was shared during some runs, so "
+        "compare delays, not minutes).",
+        "",
+        "| controller | delay (s) | waiting (s) | delay vs max-pressure | training minutes |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in rows.items():
         label = f"{name}: {VARIANTS[name][0]}" if name in VARIANTS else name
         minutes = f"{row['minutes']:.1f}" if "minutes" in row else "-"
-        lines.append(f"| {label} | {row['delay']['mean']:.2f} ± {row['delay']['ci95']:.2f} | "
-                     f"{row['waiting_time']['mean']:.2f} | {row['delay']['mean'] / reference:.3f} | {minutes} |")  # fmt: skip
+        lines.append(
+            f"| {label} | {row['delay']['mean']:.2f} ± {row['delay']['ci95']:.2f} | "
+            f"{row['waiting_time']['mean']:.2f} | {row['delay']['mean'] / reference:.3f} | {minutes} |"
+        )
     title = f"levers {args.scenario}" + (f" {args.screen}" if args.screen else "")
-    write_section(LEARNING, title, [f"## Learning levers on {args.scenario}" + (f": {args.screen}" if args.screen else ""), "", *lines])
+    write_section(
+        LEARNING,
+        title,
+        [f"## Learning levers on {args.scenario}" + (f": {args.screen}" if args.screen else ""), "", *lines],
+    )
     return 0
 
 

@@ -28,7 +28,7 @@ PRESET_BATCH = 4096  # env steps per PPO train batch (CPU preset)
 
 def seconds_per_iteration(run: Path) -> float:
     times = [float(r["time_s"]) for r in csv.DictReader((run / "progress.csv").open())]
-    return statistics.median(b - a for a, b in zip([0.0, *times], times))
+    return statistics.median(b - a for a, b in zip([0.0, *times], times, strict=False))
 
 
 def env_step_cost(scenario: str, steps: int) -> dict[str, float]:
@@ -71,14 +71,43 @@ def main() -> None:
             run_name = f"mappo_vs_ppo_{policy}_{scenario}"
             runs[policy] = REPO / args.runs / run_name
             shutil.rmtree(runs[policy], ignore_errors=True)
-            marlo("train", "--scenario", scenario, "--algo", "PPO", "--policy", policy, "--seed", args.seed,
-                  "--minutes", str(args.minutes), "--timesteps", str(10**9), "--out", str(REPO / args.runs),
-                  "--run-name", run_name, "--set", "stop.metric=delay", "--set", f"stop.patience={10**9}",
-                  log=out / f"train_{policy}_{scenario}.log")  # fmt: skip
+            marlo(
+                "train",
+                "--scenario",
+                scenario,
+                "--algo",
+                "PPO",
+                "--policy",
+                policy,
+                "--seed",
+                args.seed,
+                "--minutes",
+                str(args.minutes),
+                "--timesteps",
+                str(10**9),
+                "--out",
+                str(REPO / args.runs),
+                "--run-name",
+                run_name,
+                "--set",
+                "stop.metric=delay",
+                "--set",
+                f"stop.patience={10**9}",
+                log=out / f"train_{policy}_{scenario}.log",
+            )
             shutil.copy(runs[policy] / "progress.csv", out / f"progress_{policy}_{scenario}.csv")
         folder = out / f"comparison_{scenario}"
-        marlo("benchmark", "--scenario", scenario, "--seeds", args.seeds, "--out", str(folder),
-              "--controllers", f"fixed,max_pressure,ckpt:{runs['shared']},ckpt:{runs['central']}")  # fmt: skip
+        marlo(
+            "benchmark",
+            "--scenario",
+            scenario,
+            "--seeds",
+            args.seeds,
+            "--out",
+            str(folder),
+            "--controllers",
+            f"fixed,max_pressure,ckpt:{runs['shared']},ckpt:{runs['central']}",
+        )
         result = delays(folder)
         states = {p: json.loads((run / "state.json").read_text()) for p, run in runs.items()}
         rows.append((scenario, result, runs, states))
@@ -118,8 +147,10 @@ def main() -> None:
     ]
     for scenario, cost in costs:
         megabytes = PRESET_BATCH * cost["agents"] * cost["state_dim"] * 4 / 2**20
-        lines.append(f"| {scenario} | {cost['agents']} | {cost['state_dim']} | {cost['without']:.2f} / {cost['with']:.2f} | "
-                     f"{megabytes:.0f} MiB |")  # fmt: skip
+        lines.append(
+            f"| {scenario} | {cost['agents']} | {cost['state_dim']} | {cost['without']:.2f} / {cost['with']:.2f} | "
+            f"{megabytes:.0f} MiB |"
+        )
     lines += [
         "",
         "The state per train batch is float32, one row per agent step (4096 env steps × junctions): the learner "

@@ -47,8 +47,20 @@ def main() -> None:
     behaviours = "max_pressure,random"
     dataset = REPO / args.runs / f"offline_dataset_{args.scenario}"
     shutil.rmtree(dataset, ignore_errors=True)
-    marlo("collect", "--scenario", args.scenario, "--policy", behaviours, "--episodes", str(args.episodes),
-          "--epsilon", str(args.epsilon), "--out", str(dataset), log=out / "collect.log")  # fmt: skip
+    marlo(
+        "collect",
+        "--scenario",
+        args.scenario,
+        "--policy",
+        behaviours,
+        "--episodes",
+        str(args.episodes),
+        "--epsilon",
+        str(args.epsilon),
+        "--out",
+        str(dataset),
+        log=out / "collect.log",
+    )
     info = json.loads((dataset / "dataset.json").read_text())
     shutil.copy(dataset / "dataset.json", out / "dataset.json")
 
@@ -56,22 +68,60 @@ def main() -> None:
     for algo in args.algos.split(","):
         runs[algo] = REPO / args.runs / f"offline_{algo}_{args.scenario}"
         shutil.rmtree(runs[algo], ignore_errors=True)
-        marlo("train", "--algo", algo, "--dataset", str(dataset), "--timesteps", str(args.timesteps),
-              "--out", str(REPO / args.runs), "--run-name", runs[algo].name, "--set", "stop.metric=delay",
-              "--set", f"stop.patience={10**9}", "--set", f"evaluation.interval={args.eval_interval}",
-              log=out / f"train_{algo}.log")  # fmt: skip
+        marlo(
+            "train",
+            "--algo",
+            algo,
+            "--dataset",
+            str(dataset),
+            "--timesteps",
+            str(args.timesteps),
+            "--out",
+            str(REPO / args.runs),
+            "--run-name",
+            runs[algo].name,
+            "--set",
+            "stop.metric=delay",
+            "--set",
+            f"stop.patience={10**9}",
+            "--set",
+            f"evaluation.interval={args.eval_interval}",
+            log=out / f"train_{algo}.log",
+        )
         shutil.copy(runs[algo] / "progress.csv", out / f"progress_{algo}.csv")
 
     seeds = [int(s) for s in args.seeds.split(",")]
     behaviour_on_seeds = out / "behaviour_on_evaluation_seeds"
-    marlo("collect", "--scenario", args.scenario, "--policy", behaviours, "--episodes", str(len(seeds)),
-          "--seed", str(seeds[0]), "--epsilon", str(args.epsilon), "--out", str(behaviour_on_seeds),
-          log=out / "collect_on_evaluation_seeds.log")  # fmt: skip
+    marlo(
+        "collect",
+        "--scenario",
+        args.scenario,
+        "--policy",
+        behaviours,
+        "--episodes",
+        str(len(seeds)),
+        "--seed",
+        str(seeds[0]),
+        "--epsilon",
+        str(args.epsilon),
+        "--out",
+        str(behaviour_on_seeds),
+        log=out / "collect_on_evaluation_seeds.log",
+    )
     shutil.rmtree(behaviour_on_seeds / "data")  # the statistics are in its dataset.json
     measured = json.loads((behaviour_on_seeds / "dataset.json").read_text())
     controllers = ",".join(["fixed", "max_pressure", "random", *(f"ckpt:{run}" for run in runs.values())])
-    marlo("benchmark", "--scenario", args.scenario, "--controllers", controllers, "--seeds", args.seeds,
-          "--out", str(out / "comparison"))  # fmt: skip
+    marlo(
+        "benchmark",
+        "--scenario",
+        args.scenario,
+        "--controllers",
+        controllers,
+        "--seeds",
+        args.seeds,
+        "--out",
+        str(out / "comparison"),
+    )
     results = delays(out / "comparison")
     average = measured["behaviour_mean_delay"]
     episode_seconds = json.loads((out / "comparison" / "metrics.json").read_text())["episode_seconds"]
@@ -109,7 +159,9 @@ def main() -> None:
     for algo, run in runs.items():
         state = json.loads((run / "state.json").read_text())
         result = results[f"ckpt:{run}"]
-        lines.append(row(f"**{algo}** (best at {state['best']['timesteps']} transitions)", result["delay"], result["delay_ci"]))
+        lines.append(
+            row(f"**{algo}** (best at {state['best']['timesteps']} transitions)", result["delay"], result["delay_ci"])
+        )
     lines += ["", f"Dataset statistics, training logs and the full comparison (all metrics): `{args.out}/`."]
     write_section(REPO / args.doc, f"offline {args.scenario}", lines)
     print("\n".join(lines))

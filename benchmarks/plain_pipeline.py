@@ -32,9 +32,19 @@ os.environ["LIBSUMO_AS_TRACI"] = "1"  # sumo-rl's own switch to libsumo; read wh
 from ray.rllib.env.multi_agent_env import MultiAgentEnv  # noqa: E402
 
 DELTA_TIME, YELLOW_TIME, MIN_GREEN, MAX_GREEN = 5, 2, 5, 50
-STOCK = {"lr": 2e-5, "gamma": 0.95, "lambda_": 0.9, "use_gae": True, "clip_param": 0.4, "grad_clip": None,
-         "entropy_coeff": 0.1, "vf_loss_coeff": 0.25, "train_batch_size_per_learner": 512, "minibatch_size": 64,
-         "num_epochs": 10}  # fmt: skip
+STOCK = {
+    "lr": 2e-5,
+    "gamma": 0.95,
+    "lambda_": 0.9,
+    "use_gae": True,
+    "clip_param": 0.4,
+    "grad_clip": None,
+    "entropy_coeff": 0.1,
+    "vf_loss_coeff": 0.25,
+    "train_batch_size_per_learner": 512,
+    "minibatch_size": 64,
+    "num_epochs": 10,
+}
 RUNNERS, FRAGMENT = 4, 128
 
 
@@ -48,14 +58,25 @@ def sumo_rl_env(scenario: str, seed: int | str = "random", demand_scale: float =
     spec = load_scenario(scenario).materialize()
     extra = [f"--scale {demand_scale}"]
     if tripinfo is not None:
-        extra.append(f"--tripinfo-output {tripinfo} --tripinfo-output.write-unfinished true "
-                     "--tripinfo-output.write-undeparted true")  # fmt: skip
+        extra.append(
+            f"--tripinfo-output {tripinfo} --tripinfo-output.write-unfinished true "
+            "--tripinfo-output.write-undeparted true"
+        )
     return SumoEnvironment(
-        net_file=str(spec.net), route_file=",".join(map(str, spec.routes)), begin_time=spec.begin,
-        num_seconds=spec.episode_seconds, delta_time=DELTA_TIME, yellow_time=YELLOW_TIME, min_green=MIN_GREEN,
-        max_green=MAX_GREEN, single_agent=False, sumo_seed=seed, sumo_warnings=False, use_gui=False,
+        net_file=str(spec.net),
+        route_file=",".join(map(str, spec.routes)),
+        begin_time=spec.begin,
+        num_seconds=spec.episode_seconds,
+        delta_time=DELTA_TIME,
+        yellow_time=YELLOW_TIME,
+        min_green=MIN_GREEN,
+        max_green=MAX_GREEN,
+        single_agent=False,
+        sumo_seed=seed,
+        sumo_warnings=False,
+        use_gui=False,
         additional_sumo_cmd=" ".join(extra),
-    )  # fmt: skip
+    )
 
 
 class SumoRLMultiAgentEnv(MultiAgentEnv):
@@ -112,15 +133,25 @@ def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
         started = time.monotonic()
         while time.monotonic() - started < 60 * minutes:
             result = algo.train()
-            curve.append({"minutes": round((time.monotonic() - started) / 60, 2),
-                          "env_steps": result.get("num_env_steps_sampled_lifetime", 0),
-                          "return": result.get("env_runners", {}).get("episode_return_mean")})  # fmt: skip
+            curve.append(
+                {
+                    "minutes": round((time.monotonic() - started) / 60, 2),
+                    "env_steps": result.get("num_env_steps_sampled_lifetime", 0),
+                    "return": result.get("env_runners", {}).get("episode_return_mean"),
+                }
+            )
         algo.save_to_path(str(out.resolve() / "checkpoint"))
         algo.stop()
     finally:
         ray.shutdown()
-    info = {"scenario": scenario, "minutes": minutes, "shared": shared, "curve": curve,
-            "env_steps": curve[-1]["env_steps"] if curve else 0, "iterations": len(curve)}  # fmt: skip
+    info = {
+        "scenario": scenario,
+        "minutes": minutes,
+        "shared": shared,
+        "curve": curve,
+        "env_steps": curve[-1]["env_steps"] if curve else 0,
+        "iterations": len(curve),
+    }
     (out / "plain.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
 
@@ -150,8 +181,13 @@ def _episode(task: tuple[str, str, int, float]) -> dict[str, float]:
             done = dones["__all__"]
         env.close()
         trips = read_tripinfo(tripinfo)
-    return {"seed": seed, "delay": trips.delay, "trip_time": trips.trip_time, "waiting_time": trips.waiting_time,
-            "throughput": trips.throughput}  # fmt: skip
+    return {
+        "seed": seed,
+        "delay": trips.delay,
+        "trip_time": trips.trip_time,
+        "waiting_time": trips.waiting_time,
+        "throughput": trips.throughput,
+    }
 
 
 def evaluate(scenario: str, checkpoint: Path, seeds: list[int], demand_scale: float, workers: int = 2) -> list[dict]:
@@ -180,7 +216,9 @@ def main() -> int:
         info = train(args.scenario, args.minutes, out)
         print(f"plain PPO on {args.scenario}: {info['iterations']} iterations, {info['env_steps']} env steps")
     else:
-        episodes = evaluate(args.scenario, Path(args.checkpoint), [int(s) for s in args.seeds.split(",")], args.demand_scale)
+        episodes = evaluate(
+            args.scenario, Path(args.checkpoint), [int(s) for s in args.seeds.split(",")], args.demand_scale
+        )
         delays = [e["delay"] for e in episodes]
         print(json.dumps({"episodes": episodes, "delay": sum(delays) / len(delays)}))
     return 0

@@ -27,8 +27,10 @@ def main() -> None:
         built = time.perf_counter() - started
         started = time.perf_counter()
         _, hit = build(spec.name, spec.network, traffic)
-        print(f"{spec.name}, {label} ({', '.join(t.name for t in traffic)}): built in {built:.1f} s; "
-              f"second build a cache hit: {hit} ({time.perf_counter() - started:.3f} s)")
+        print(
+            f"{spec.name}, {label} ({', '.join(t.name for t in traffic)}): built in {built:.1f} s; "
+            f"second build a cache hit: {hit} ({time.perf_counter() - started:.3f} s)"
+        )
 
 
 if __name__ == "__main__":

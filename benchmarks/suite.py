@@ -33,11 +33,29 @@ from pathlib import Path
 from sections import write_section
 
 REPO = Path(__file__).resolve().parents[1]
-MAPS = ("grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21", "grid6")
+MAPS = (
+    "grid4x4",
+    "arterial4x4",
+    "cologne1",
+    "cologne3",
+    "cologne8",
+    "ingolstadt1",
+    "ingolstadt7",
+    "ingolstadt21",
+    "grid6",
+)
 PLAIN_MAPS = ("grid4x4", "cologne8", "arterial4x4")
 # RESCO's published delays (Ault & Sharon 2021, read off delays.png of their repository, about ±5%), SUMO 1.9
-RESCO_PUBLISHED = {"grid4x4": 34, "arterial4x4": 650, "cologne1": 27, "cologne3": 18, "cologne8": 22, "ingolstadt1": 20,
-                   "ingolstadt7": 31, "ingolstadt21": 67}  # fmt: skip
+RESCO_PUBLISHED = {
+    "grid4x4": 34,
+    "arterial4x4": 650,
+    "cologne1": 27,
+    "cologne3": 18,
+    "cologne8": 22,
+    "ingolstadt1": 20,
+    "ingolstadt7": 31,
+    "ingolstadt21": 67,
+}
 BASELINES = ("fixed", "actuated", "max_pressure", "greedy")
 SCALES = (0.8, 1.0, 1.2)
 RESULTS = REPO / "docs" / "RESULTS.md"
@@ -64,7 +82,11 @@ def timing_args(name: str, resco: bool) -> list[str]:
     """marlo train's overrides for RESCO's timing."""
     from marlo_rllib.evaluation.runner import resco_timing
 
-    return [arg for key, value in resco_timing(name).items() for arg in ("--set", f"env.timing.{key}={value}")] if resco else []
+    return (
+        [arg for key, value in resco_timing(name).items() for arg in ("--set", f"env.timing.{key}={value}")]
+        if resco
+        else []
+    )
 
 
 def train_marlo(name: str, minutes: float, work: Path, resco: bool) -> Path:
@@ -72,21 +94,54 @@ def train_marlo(name: str, minutes: float, work: Path, resco: bool) -> Path:
     state = run_dir / "state.json"
     if not (state.exists() and json.loads(state.read_text())["status"] == "finished"):
         shutil.rmtree(run_dir, ignore_errors=True)
-        run(marlo("train", "--scenario", name, "--minutes", str(minutes), "--out", str(work), "--run-name", "marlo",
-                  *timing_args(name, resco)), work / "train.log")  # fmt: skip
+        run(
+            marlo(
+                "train",
+                "--scenario",
+                name,
+                "--minutes",
+                str(minutes),
+                "--out",
+                str(work),
+                "--run-name",
+                "marlo",
+                *timing_args(name, resco),
+            ),
+            work / "train.log",
+        )
     return run_dir
 
 
 def train_plain(name: str, minutes: float, work: Path) -> Path:
     out = work / "plain"
     if not (out / "plain.json").exists():
-        run([sys.executable, str(REPO / "benchmarks" / "plain_pipeline.py"), "train", "--scenario", name,
-             "--minutes", str(minutes), "--out", str(out)], work / "plain_train.log")  # fmt: skip
+        run(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "plain_pipeline.py"),
+                "train",
+                "--scenario",
+                name,
+                "--minutes",
+                str(minutes),
+                "--out",
+                str(out),
+            ],
+            work / "plain_train.log",
+        )
     return out
 
 
-def evaluate(name: str, run_dir: Path, plain: Path | None, seeds: list[int], scale: float, traffic: str | None,
-             work: Path, resco: bool) -> dict[str, dict[str, float]]:  # fmt: skip
+def evaluate(
+    name: str,
+    run_dir: Path,
+    plain: Path | None,
+    seeds: list[int],
+    scale: float,
+    traffic: str | None,
+    work: Path,
+    resco: bool,
+) -> dict[str, dict[str, float]]:
     """controller -> {delay, ci, ... every metric's mean} at one demand (scale, traffic)."""
     from plain_pipeline import evaluate as evaluate_plain
 
@@ -95,17 +150,37 @@ def evaluate(name: str, run_dir: Path, plain: Path | None, seeds: list[int], sca
     label = f"scale_{scale:g}" + (f"_{traffic}" if traffic else "")
     out = work / label
     policy = f"ckpt:{run_dir}"
-    run(marlo("benchmark", "--scenario", name, "--controllers", ",".join([*BASELINES, policy]),
-              "--seeds", ",".join(map(str, seeds)), "--demand-scale", str(scale), "--out", str(out),
-              *(["--traffic", traffic] if traffic else []), *(["--timing", "resco"] if resco else [])),
-        work / f"{label}.log")  # fmt: skip
+    run(
+        marlo(
+            "benchmark",
+            "--scenario",
+            name,
+            "--controllers",
+            ",".join([*BASELINES, policy]),
+            "--seeds",
+            ",".join(map(str, seeds)),
+            "--demand-scale",
+            str(scale),
+            "--out",
+            str(out),
+            *(["--traffic", traffic] if traffic else []),
+            *(["--timing", "resco"] if resco else []),
+        ),
+        work / f"{label}.log",
+    )
     aggregate = json.loads((out / "metrics.json").read_text())["aggregate"]
-    rows = {("marlo" if c == policy else c): {m: s["mean"] for m, s in summary.items()} | {"ci": summary["delay"]["ci95"]}
-            for c, summary in aggregate.items()}  # fmt: skip
+    rows = {
+        ("marlo" if c == policy else c): {m: s["mean"] for m, s in summary.items()} | {"ci": summary["delay"]["ci95"]}
+        for c, summary in aggregate.items()
+    }
     if plain is not None and traffic is None:
         episodes = evaluate_plain(name, plain, seeds, scale)
         mean, ci = mean_ci([e["delay"] for e in episodes])
-        rows["plain"] = {"delay": mean, "ci": ci, **{m: mean_ci([e[m] for e in episodes])[0] for m in ("trip_time", "waiting_time", "throughput")}}
+        rows["plain"] = {
+            "delay": mean,
+            "ci": ci,
+            **{m: mean_ci([e[m] for e in episodes])[0] for m in ("trip_time", "waiting_time", "throughput")},
+        }
         (out / "plain.json").write_text(json.dumps(episodes, indent=1) + "\n")
     return rows
 
@@ -120,8 +195,13 @@ def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: s
 
     rows = [r for r in csv.DictReader((run_dir / "progress.csv").open()) if r["eval_delay"]]
     figure, axis = plt.subplots(figsize=(7, 4))
-    axis.plot([float(r["time_s"]) / 60 for r in rows], [float(r["eval_delay"]) for r in rows], "o-", label="marlo (evaluation episode)")
-    for (label, value), style in zip(references.items(), ("--", ":", "-.")):
+    axis.plot(
+        [float(r["time_s"]) / 60 for r in rows],
+        [float(r["eval_delay"]) for r in rows],
+        "o-",
+        label="marlo (evaluation episode)",
+    )
+    for (label, value), style in zip(references.items(), ("--", ":", "-."), strict=False):
         axis.axhline(value, linestyle=style, color="gray", label=f"{label} ({value:.1f} s)")
     axis.set(xlabel="training wall-clock (minutes)", ylabel="delay (s/vehicle)", title=title)
     axis.set_yscale("log")
@@ -131,8 +211,16 @@ def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: s
     plt.close(figure)
 
 
-def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | None, command: str, minutes: float,
-              seeds: list[int], resco: bool) -> None:  # fmt: skip
+def write_map(
+    name: str,
+    tables: dict[str, dict],
+    run_dir: Path,
+    plain: Path | None,
+    command: str,
+    minutes: float,
+    seeds: list[int],
+    resco: bool,
+) -> None:
     label = f"{name} resco" if resco else name
     docs = REPO / "docs" / "results" / label.replace(" ", "_")
     docs.mkdir(parents=True, exist_ok=True)
@@ -142,37 +230,76 @@ def write_map(name: str, tables: dict[str, dict], run_dir: Path, plain: Path | N
     best = state.get("best") or {}
     plain_info = json.loads((plain / "plain.json").read_text()) if plain else None
     base = tables["1"]  # training evaluates at demand 1.0
-    plot_curve(run_dir, {"max-pressure": base["max_pressure"]["delay"], "fixed-time": base["fixed"]["delay"],
-                         **({"plain (final)": base["plain"]["delay"]} if "plain" in base else {})},
-               docs / "learning_curve.png", f"{label}: evaluation delay while training")  # fmt: skip
+    plot_curve(
+        run_dir,
+        {
+            "max-pressure": base["max_pressure"]["delay"],
+            "fixed-time": base["fixed"]["delay"],
+            **({"plain (final)": base["plain"]["delay"]} if "plain" in base else {}),
+        },
+        docs / "learning_curve.png",
+        f"{label}: evaluation delay while training",
+    )
     train = " ".join(["marlo train --scenario", name, "--minutes", f"{minutes:g}", *timing_args(name, resco)])
     lines = [
-        f"## {name}" + (" at RESCO's timing" if resco else ""), "", "Generated by", "", f"    {command}", "",
+        f"## {name}" + (" at RESCO's timing" if resco else ""),
+        "",
+        "Generated by",
+        "",
+        f"    {command}",
+        "",
         f"marlo: `{train}` (all other settings default), {state['timesteps']} env steps in "
         f"{state['iteration']} iterations, {state['time_s'] / 60:.1f} minutes; evaluated: its best checkpoint "
         f"(iteration {best.get('iteration')}, {best.get('timesteps')} env steps, by evaluation delay).",
-    ]  # fmt: skip
+    ]
     if plain_info:
-        lines.append(f"plain: sumo-rl's SumoEnvironment + stock RLlib PPO (sumo-rl's example settings, "
-                     f"{'one shared module' if plain_info['shared'] else 'one module per junction'}), "
-                     f"{int(plain_info['env_steps'])} env steps in {plain_info['iterations']} iterations; its final weights.")  # fmt: skip
-    lines += ["", f"Delay in s/vehicle on SUMO seeds {','.join(map(str, seeds))} (never used in training), one episode "
-              "each, mean ± 95% CI; the last columns compare with max-pressure (and marlo with plain).", ""]  # fmt: skip
+        lines.append(
+            f"plain: sumo-rl's SumoEnvironment + stock RLlib PPO (sumo-rl's example settings, "
+            f"{'one shared module' if plain_info['shared'] else 'one module per junction'}), "
+            f"{int(plain_info['env_steps'])} env steps in {plain_info['iterations']} iterations; its final weights."
+        )
+    lines += [
+        "",
+        f"Delay in s/vehicle on SUMO seeds {','.join(map(str, seeds))} (never used in training), one episode "
+        "each, mean ± 95% CI; the last columns compare with max-pressure (and marlo with plain).",
+        "",
+    ]
     if resco:
-        lines += [f"Every controller at {' '.join(timing_args(name, resco)[1::2])}. RESCO's published delay for {name}: "
-                  f"{RESCO_PUBLISHED[name]} s (SUMO 1.9, read off their delays.png, about ±5%); this run's SUMO is "
-                  "newer and its car-following and insertion differ, so compare orders of magnitude, not digits.", ""]  # fmt: skip
+        lines += [
+            f"Every controller at {' '.join(timing_args(name, resco)[1::2])}. RESCO's published delay for {name}: "
+            f"{RESCO_PUBLISHED[name]} s (SUMO 1.9, read off their delays.png, about ±5%); this run's SUMO is "
+            "newer and its car-following and insertion differ, so compare orders of magnitude, not digits.",
+            "",
+        ]
     controllers = [*BASELINES, "marlo", *(["plain"] if plain_info else [])]
-    lines += ["| demand | " + " | ".join(controllers) + " | marlo vs max-pressure |" + (" marlo vs plain |" if plain_info else "")
-              + (" marlo vs RESCO |" if resco else ""), "|---" * (len(controllers) + 2 + bool(plain_info) + resco) + "|"]  # fmt: skip
+    lines += [
+        "| demand | "
+        + " | ".join(controllers)
+        + " | marlo vs max-pressure |"
+        + (" marlo vs plain |" if plain_info else "")
+        + (" marlo vs RESCO |" if resco else ""),
+        "|---" * (len(controllers) + 2 + bool(plain_info) + resco) + "|",
+    ]
     for demand, rows in tables.items():
         cells = [f"{rows[c]['delay']:.2f} ± {rows[c]['ci']:.2f}" if c in rows else "-" for c in controllers]
         ratio = f"{rows['marlo']['delay'] / rows['max_pressure']['delay']:.3f}"
-        versus = f" {rows['marlo']['delay'] / rows['plain']['delay']:.3f} |" if plain_info and "plain" in rows else (" - |" if plain_info else "")
-        published = f" {rows['marlo']['delay'] / RESCO_PUBLISHED[name]:.3f} |" if resco and demand == "1" else (" - |" if resco else "")
+        versus = (
+            f" {rows['marlo']['delay'] / rows['plain']['delay']:.3f} |"
+            if plain_info and "plain" in rows
+            else (" - |" if plain_info else "")
+        )
+        published = (
+            f" {rows['marlo']['delay'] / RESCO_PUBLISHED[name]:.3f} |"
+            if resco and demand == "1"
+            else (" - |" if resco else "")
+        )
         lines.append(f"| {demand} | " + " | ".join(cells) + f" | {ratio} |" + versus + published)
-    lines += ["", f"![learning curve](results/{docs.name}/learning_curve.png)", "",
-              f"Raw: `docs/results/{docs.name}/` (progress.csv, tables.json with every metric's mean)."]  # fmt: skip
+    lines += [
+        "",
+        f"![learning curve](results/{docs.name}/learning_curve.png)",
+        "",
+        f"Raw: `docs/results/{docs.name}/` (progress.csv, tables.json with every metric's mean).",
+    ]
     write_section(RESULTS, f"suite {label}", lines)
 
 
@@ -183,15 +310,22 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="evaluation SUMO seeds")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain contender")
     parser.add_argument("--work", default="runs/suite", help="training runs and raw evaluations (default runs/suite)")
-    parser.add_argument("--timing", choices=("scenario", "resco"), default="scenario",
-                        help="resco: RESCO's decision timing, and a table against RESCO's published delays")  # fmt: skip
+    parser.add_argument(
+        "--timing",
+        choices=("scenario", "resco"),
+        default="scenario",
+        help="resco: RESCO's decision timing, and a table against RESCO's published delays",
+    )
     args = parser.parse_args()
     maps = [m.strip() for m in args.maps.split(",") if m.strip()]
     resco = args.timing == "resco"
     unknown = [m for m in maps if m not in (RESCO_PUBLISHED if resco else MAPS)]
     if unknown or not maps:
         valid = ", ".join(RESCO_PUBLISHED if resco else MAPS)
-        parser.exit(2, f"suite.py: error: unknown map {', '.join(unknown) or '(none)'}; valid{' with --timing resco' if resco else ''}: {valid}\n")
+        parser.exit(
+            2,
+            f"suite.py: error: unknown map {', '.join(unknown) or '(none)'}; valid{' with --timing resco' if resco else ''}: {valid}\n",
+        )
     if not args.minutes > 0:
         parser.exit(2, f"suite.py: error: --minutes must be positive, got {args.minutes}\n")
     try:
@@ -212,8 +346,14 @@ def main() -> int:
         for traffic in load_scenario(name).evaluation_traffic:
             tables[f"1 ({traffic})"] = evaluate(name, run_dir, plain, seeds, 1.0, traffic, work, resco)
         write_map(name, tables, run_dir, plain, command, args.minutes, seeds, resco)
-        print(f"{name}: " + ", ".join(f"{k}: marlo {v['marlo']['delay']:.1f} / max-pressure {v['max_pressure']['delay']:.1f}"
-                                      for k, v in tables.items()), flush=True)  # fmt: skip
+        print(
+            f"{name}: "
+            + ", ".join(
+                f"{k}: marlo {v['marlo']['delay']:.1f} / max-pressure {v['max_pressure']['delay']:.1f}"
+                for k, v in tables.items()
+            ),
+            flush=True,
+        )
     return 0
 
 

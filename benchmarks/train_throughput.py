@@ -76,13 +76,21 @@ def training(scenario: str, steps: int, repeats: int, iterations: int) -> dict:
             results.append(algorithm.train())
         end_to_end = sum(r["env_runners"]["num_env_steps_sampled"] for r in results) / (time.perf_counter() - started)
         last = results[-1]
-        timers = {k: last["env_runners"].get(k) for k in ("env_step_timer", "rlmodule_inference_timer", "connector_pipeline_timer")}
+        timers = {
+            k: last["env_runners"].get(k)
+            for k in ("env_step_timer", "rlmodule_inference_timer", "connector_pipeline_timer")
+        }
         learner = last["timers"]["learner_update_timer"]
         algorithm.stop()
     finally:
         ray.shutdown()
-    return {"sampling": rates, "end_to_end": end_to_end, "timers_s": timers, "learner_update_s": learner,
-            "batch": config["training"]["train_batch_size_per_learner"]}  # fmt: skip
+    return {
+        "sampling": rates,
+        "end_to_end": end_to_end,
+        "timers_s": timers,
+        "learner_update_s": learner,
+        "batch": config["training"]["train_batch_size_per_learner"],
+    }
 
 
 def main() -> None:
@@ -90,7 +98,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="grid4x4")
     parser.add_argument("--steps", type=int, default=4096, help="env steps per sampling measurement")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=2, help="whole training iterations to time (after one untimed)")
+    parser.add_argument(
+        "--iterations", type=int, default=2, help="whole training iterations to time (after one untimed)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray", dir="/tmp"))
 
@@ -99,7 +109,9 @@ def main() -> None:
     trained = training(args.scenario, args.steps, args.repeats, args.iterations)
     bare_rate, sampling_rate = statistics.median(bare), statistics.median(trained["sampling"])
     report = {
-        "scenario": args.scenario, "cores": os.cpu_count(), "processes": processes,
+        "scenario": args.scenario,
+        "cores": os.cpu_count(),
+        "processes": processes,
         "bare_env_steps_per_s": [round(r, 1) for r in bare],
         "training_sampling_steps_per_s": [round(r, 1) for r in trained["sampling"]],
         "ratio_sampling_vs_bare": round(sampling_rate / bare_rate, 3),
@@ -107,7 +119,7 @@ def main() -> None:
         "train_batch_env_steps": trained["batch"],
         "learner_update_s_per_iteration": round(trained["learner_update_s"], 2),
         "rllib_per_step_timers_ms": {k: round(1000 * v, 2) for k, v in trained["timers_s"].items() if v is not None},
-    }  # fmt: skip
+    }
     print(json.dumps(report, indent=2))
 
 

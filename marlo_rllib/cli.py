@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
@@ -41,24 +41,28 @@ def _scenarios_list(args: argparse.Namespace) -> None:
     header = ("name", "junctions", "agents", "episode_s", "description")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4])
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
 
 
 def _algos(args: argparse.Namespace) -> None:
     from marlo_rllib.algorithms import ALGORITHMS, CAPABILITIES, get_algorithm
 
     algorithms = [get_algorithm(name) for name in ALGORITHMS]
-    _table([("algorithm", *(c.lower() for c in CAPABILITIES))]
-           + [(a.NAME, *("yes" if getattr(a, c) else "no" for c in CAPABILITIES)) for a in algorithms])  # fmt: skip
+    _table(
+        [("algorithm", *(c.lower() for c in CAPABILITIES))]
+        + [(a.NAME, *("yes" if getattr(a, c) else "no" for c in CAPABILITIES)) for a in algorithms]
+    )
     for algorithm in algorithms:
-        print(f"\n{algorithm.NAME} presets ({algorithm.config_class().__name__}.training() names; "
-              f"rollout fragment {algorithm.ROLLOUT_FRAGMENT_LENGTH} env steps)")  # fmt: skip
+        print(
+            f"\n{algorithm.NAME} presets ({algorithm.config_class().__name__}.training() names; "
+            f"rollout fragment {algorithm.ROLLOUT_FRAGMENT_LENGTH} env steps)"
+        )
         cpu, gpu = _flat(algorithm.PRESETS["cpu"]), _flat(algorithm.PRESETS["gpu"])
         _table([("key", "cpu", "gpu")] + [(key, str(cpu.get(key)), str(gpu.get(key))) for key in sorted({*cpu, *gpu})])
 
@@ -92,7 +96,9 @@ def _scenarios_build(args: argparse.Namespace) -> None:
 
     spec = load_scenario(args.name)
     if not spec.generated:
-        raise UserError(f"{spec.name} is not generated: it uses the files {spec.net} and {', '.join(map(str, spec.routes))}")
+        raise UserError(
+            f"{spec.name} is not generated: it uses the files {spec.net} and {', '.join(map(str, spec.routes))}"
+        )
     started = time.perf_counter()
     folder, hit = build(spec.name, spec.network, spec.traffic, force=args.force)
     print(f"{spec.name}: {'cache hit' if hit else 'built'} in {time.perf_counter() - started:.1f} s: {folder}")
@@ -169,11 +175,14 @@ def _evaluation_plan(args: argparse.Namespace, controllers: list[str]):
     scenario = str(spec.source)
     tasks = [EpisodeTask(scenario, c, seed, options) for c in controllers for seed in seeds]
     context = {
-        "scenario": spec.name, "seeds": seeds, "timing": {**spec.timing.model_dump(), **timing},
-        "demand_scale": args.demand_scale, "episode_seconds": args.seconds or spec.episode_seconds,
+        "scenario": spec.name,
+        "seeds": seeds,
+        "timing": {**spec.timing.model_dump(), **timing},
+        "demand_scale": args.demand_scale,
+        "episode_seconds": args.seconds or spec.episode_seconds,
         "traffic": args.traffic,
         "command": "marlo " + " ".join(sys.argv[1:]),
-    }  # fmt: skip
+    }
     return spec, tasks, out, context
 
 
@@ -185,8 +194,7 @@ def _eval(args: argparse.Namespace) -> None:
     spec, tasks, out, context = _evaluation_plan(args, [controller])
     results = run_episodes(tasks, workers=args.workers)
     summary = write_episodes(out, results, context)["aggregate"][controller]
-    print(f"{spec.name}: {controller}, {len(results)} episodes, seeds {context['seeds']} "
-          f"(mean ± 95% CI)")  # fmt: skip
+    print(f"{spec.name}: {controller}, {len(results)} episodes, seeds {context['seeds']} (mean ± 95% CI)")
     for metric in TABLE_METRICS:
         print(f"  {metric:<14} {summary[metric]['mean']:10.2f} ± {summary[metric]['ci95']:.2f}")
     print(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")
@@ -195,7 +203,13 @@ def _eval(args: argparse.Namespace) -> None:
 def _benchmark(args: argparse.Namespace) -> None:
     from marlo_rllib.controllers.baselines import controller_label
     from marlo_rllib.evaluation import run_episodes
-    from marlo_rllib.evaluation.report import markdown_table, plot_bars, plot_queue_heatmap, write_comparison, write_episodes
+    from marlo_rllib.evaluation.report import (
+        markdown_table,
+        plot_bars,
+        plot_queue_heatmap,
+        write_comparison,
+        write_episodes,
+    )
 
     controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
     if not controllers:
@@ -209,8 +223,12 @@ def _benchmark(args: argparse.Namespace) -> None:
     plot_bars(out / "bars.png", aggregates, f"{spec.name}, {len(context['seeds'])} paired seeds")
     for controller in controllers:
         first = next(r for r in results if r.controller == controller)
-        plot_queue_heatmap(out / f"heatmap_{controller_label(controller)}.png", first, context["timing"]["delta_time"],
-                           f"{spec.name}, {controller}")  # fmt: skip
+        plot_queue_heatmap(
+            out / f"heatmap_{controller_label(controller)}.png",
+            first,
+            context["timing"]["delta_time"],
+            f"{spec.name}, {controller}",
+        )
     print(f"{spec.name}: seeds {context['seeds']}, mean ± 95% CI, {context['wall_seconds']} s")
     print(markdown_table(aggregates))
     print(f"wrote {out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
@@ -221,33 +239,66 @@ def _collect(args: argparse.Namespace) -> None:
 
     behaviours = [name.strip() for name in args.policy.split(",") if name.strip()]
     out = Path(args.out)
-    info = collect(args.scenario, behaviours, args.episodes, out, epsilon=args.epsilon, seed=args.seed, gamma=args.gamma,
-                   episode_seconds=args.seconds, demand_scale=args.demand_scale, workers=args.workers,
-                   npz=args.format == "npz")  # fmt: skip
-    print(f"{info['scenario']}: {info['episodes']} episodes, {info['rows']} transitions "
-          f"({len(info['spaces']['agents'])} junctions x {info['steps_per_episode']} steps per episode) "
-          f"in {info['wall_seconds']} s")  # fmt: skip
+    info = collect(
+        args.scenario,
+        behaviours,
+        args.episodes,
+        out,
+        epsilon=args.epsilon,
+        seed=args.seed,
+        gamma=args.gamma,
+        episode_seconds=args.seconds,
+        demand_scale=args.demand_scale,
+        workers=args.workers,
+        npz=args.format == "npz",
+    )
+    print(
+        f"{info['scenario']}: {info['episodes']} episodes, {info['rows']} transitions "
+        f"({len(info['spaces']['agents'])} junctions x {info['steps_per_episode']} steps per episode) "
+        f"in {info['wall_seconds']} s"
+    )
     for behaviour in info["behaviours"]:
-        print(f"  {behaviour['name']:<24} delay {behaviour['mean_delay']:8.2f} s  mean reward {behaviour['mean_reward']:8.3f}")
-    print(f"  {'all (the dataset)':<24} delay {info['behaviour_mean_delay']:8.2f} s  mean reward {info['mean_reward']:8.3f}")
-    print(f"wrote {out / 'dataset.json'} and {out / 'data'}/*.parquet" + (f", {out / 'dataset.npz'}" if args.format == "npz" else ""))
+        print(
+            f"  {behaviour['name']:<24} delay {behaviour['mean_delay']:8.2f} s  mean reward {behaviour['mean_reward']:8.3f}"
+        )
+    print(
+        f"  {'all (the dataset)':<24} delay {info['behaviour_mean_delay']:8.2f} s  mean reward {info['mean_reward']:8.3f}"
+    )
+    print(
+        f"wrote {out / 'dataset.json'} and {out / 'data'}/*.parquet"
+        + (f", {out / 'dataset.npz'}" if args.format == "npz" else "")
+    )
 
 
 def _adapt(args: argparse.Namespace) -> None:
     from marlo_rllib.adaptation.adapt import adapt, plan_adaptation
 
-    plan = plan_adaptation(args.checkpoint, args.scenario, args.out, dataset=args.dataset, demand_scale=args.demand_scale,
-                           traffic=args.traffic, drift_at=args.drift_at, buckets=args.buckets,
-                           episodes_per_bucket=args.episodes_per_bucket, ratio=args.ratio, seed=args.seed,
-                           reference_episodes=args.reference_episodes, mmd_samples=args.mmd_samples,
-                           finetune_minutes=args.finetune_minutes, workers=args.workers)  # fmt: skip
+    plan = plan_adaptation(
+        args.checkpoint,
+        args.scenario,
+        args.out,
+        dataset=args.dataset,
+        demand_scale=args.demand_scale,
+        traffic=args.traffic,
+        drift_at=args.drift_at,
+        buckets=args.buckets,
+        episodes_per_bucket=args.episodes_per_bucket,
+        ratio=args.ratio,
+        seed=args.seed,
+        reference_episodes=args.reference_episodes,
+        mmd_samples=args.mmd_samples,
+        finetune_minutes=args.finetune_minutes,
+        workers=args.workers,
+    )
     try:
         rows = adapt(plan)
     finally:
         print(f"log: {plan.out / 'adapt.csv'}, plot: {plan.out / 'adapt.png'}")
     fine_tuned = [r["finetuned_to"] for r in rows if r["finetuned_to"]]
-    print(f"{len(rows)} buckets, {sum(bool(r['triggered']) for r in rows)} triggered; policy in force: "
-          + (fine_tuned[-1] if fine_tuned else f"{plan.checkpoint} (not fine-tuned)"))
+    print(
+        f"{len(rows)} buckets, {sum(bool(r['triggered']) for r in rows)} triggered; policy in force: "
+        + (fine_tuned[-1] if fine_tuned else f"{plan.checkpoint} (not fine-tuned)")
+    )
 
 
 def _composed(args: argparse.Namespace) -> dict:
@@ -256,16 +307,24 @@ def _composed(args: argparse.Namespace) -> dict:
 
     overrides = parse_set(args.set or [])
     flags = {
-        "scenario": args.scenario, "algorithm": args.algo, "policy": args.policy, "seed": args.seed,
+        "scenario": args.scenario,
+        "algorithm": args.algo,
+        "policy": args.policy,
+        "seed": args.seed,
         "dataset": args.dataset,
-        "resources": {"gpu": True if args.gpu else None, "num_env_runners": args.num_env_runners,
-                      "num_learners": args.num_learners, "num_gpus_per_learner": args.num_gpus_per_learner,
-                      "ray_address": args.address},
+        "resources": {
+            "gpu": True if args.gpu else None,
+            "num_env_runners": args.num_env_runners,
+            "num_learners": args.num_learners,
+            "num_gpus_per_learner": args.num_gpus_per_learner,
+            "ray_address": args.address,
+        },
         "stop": {"timesteps": args.timesteps, "minutes": args.minutes},
         "checkpoint": {"every": args.checkpoint_every},
-    }  # fmt: skip
-    flags = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
-             for k, v in flags.items()}  # fmt: skip
+    }
+    flags = {
+        k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v) for k, v in flags.items()
+    }
     flags = {k: v for k, v in flags.items() if v not in (None, {})}
     experiment = read_experiment(args.config) if args.config else {}
     return compose(experiment, deep_merge(overrides, flags))
@@ -277,12 +336,22 @@ def _train(args: argparse.Namespace) -> int:
 
     command = "marlo " + " ".join(sys.argv[1:])
     if args.resume:
-        settings = {"--scenario": args.scenario, "--algo": args.algo, "--config": args.config, "--set": args.set,
-                    "--resume-from": args.resume_from, "--policy": args.policy, "--gpu": args.gpu,
-                    "--num-env-runners": args.num_env_runners, "--seed": args.seed,
-                    "--num-learners": args.num_learners, "--num-gpus-per-learner": args.num_gpus_per_learner,
-                    "--checkpoint-every": args.checkpoint_every, "--run-name": args.run_name,
-                    "--dataset": args.dataset}  # fmt: skip
+        settings = {
+            "--scenario": args.scenario,
+            "--algo": args.algo,
+            "--config": args.config,
+            "--set": args.set,
+            "--resume-from": args.resume_from,
+            "--policy": args.policy,
+            "--gpu": args.gpu,
+            "--num-env-runners": args.num_env_runners,
+            "--seed": args.seed,
+            "--num-learners": args.num_learners,
+            "--num-gpus-per-learner": args.num_gpus_per_learner,
+            "--checkpoint-every": args.checkpoint_every,
+            "--run-name": args.run_name,
+            "--dataset": args.dataset,
+        }
         fixed = [flag for flag, value in settings.items() if value not in (None, False)]
         if fixed:
             raise UserError(f"--resume continues a run as it was configured; drop {', '.join(fixed)}")
@@ -304,8 +373,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"training {config['algorithm']} ({config['policy']} policy) on {config['scenario']}: {run_dir}")
     state = train(run_dir, config, restore=restore, weights=weights, debug=args.debug)
     best = state.get("best") or {}
-    print(f"{state['status']}: {state.get('stop_reason') or state.get('error', '')}; "
-          f"{state['timesteps']} env steps in {state['time_s']:.0f} s")  # fmt: skip
+    print(
+        f"{state['status']}: {state.get('stop_reason') or state.get('error', '')}; "
+        f"{state['timesteps']} env steps in {state['time_s']:.0f} s"
+    )
     if best:
         print(f"best checkpoint: {run_dir / best['checkpoint']} ({best['metric']} score {best['score']:.2f})")
     if state["status"] == "failed":
@@ -326,21 +397,38 @@ def _tune(args: argparse.Namespace) -> int:
         raise UserError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
     config = _composed(args)
     space = read_search(args.search)
-    check_space(space, read_experiment(args.config) if args.config else {}, parse_set(args.set or []) | {
-        "scenario": config["scenario"], "algorithm": config["algorithm"], "policy": config["policy"]})
+    check_space(
+        space,
+        read_experiment(args.config) if args.config else {},
+        parse_set(args.set or [])
+        | {"scenario": config["scenario"], "algorithm": config["algorithm"], "policy": config["policy"]},
+    )
     command = "marlo " + " ".join(sys.argv[1:])
     name = args.run_name or f"tune_{config['algorithm']}_{config['scenario']}_{time.strftime('%Y%m%d-%H%M%S')}"
     search_dir, _ = prepare_run(config, _writable_dir(Path(args.out)), name, command)
     print(f"searching {', '.join(space)} for {config['algorithm']} on {config['scenario']}: {search_dir}")
-    rows = tune_search(search_dir, config, space, num_samples=args.num_samples, scheduler=args.scheduler,
-                       max_concurrent=args.max_concurrent, debug=args.debug)  # fmt: skip
+    rows = tune_search(
+        search_dir,
+        config,
+        space,
+        num_samples=args.num_samples,
+        scheduler=args.scheduler,
+        max_concurrent=args.max_concurrent,
+        debug=args.debug,
+    )
     searched = list(rows[0])[9:]
     for row in rows:
-        values = ", ".join(f"{key}={row[key]:.4g}" if isinstance(row[key], float) else f"{key}={row[key]}" for key in searched)
-        print(f"{row['trial']}: {row['status']}, {row['metric']} score {row['score']:.2f} after {row['timesteps']} env steps; {values}")
+        values = ", ".join(
+            f"{key}={row[key]:.4g}" if isinstance(row[key], float) else f"{key}={row[key]}" for key in searched
+        )
+        print(
+            f"{row['trial']}: {row['status']}, {row['metric']} score {row['score']:.2f} after {row['timesteps']} env steps; {values}"
+        )
     best = rows[0]
     print(f"best: {best['trial']} (score {best['score']:.2f}), checkpoint {best['checkpoint']}")
-    print(f"summary: {search_dir / 'summary.csv'}; repeat the best with: marlo train --config {search_dir / 'best_config.yaml'}")
+    print(
+        f"summary: {search_dir / 'summary.csv'}; repeat the best with: marlo train --config {search_dir / 'best_config.yaml'}"
+    )
     return 0
 
 
@@ -349,8 +437,14 @@ def _submit(args: argparse.Namespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.slurm:
-        script = cluster.render_slurm(command, nodes=args.nodes, cpus_per_node=args.cpus_per_node,
-                                      gpus_per_node=args.gpus_per_node, time_limit=args.time, setup=args.setup)  # fmt: skip
+        script = cluster.render_slurm(
+            command,
+            nodes=args.nodes,
+            cpus_per_node=args.cpus_per_node,
+            gpus_per_node=args.gpus_per_node,
+            time_limit=args.time,
+            setup=args.setup,
+        )
         _check_marlo_command(command)
         if args.output:
             output = Path(args.output)
@@ -400,8 +494,12 @@ def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="first SUMO seed; episode i uses seed + i")
     parser.add_argument("--seeds", help="explicit SUMO seeds, e.g. 1,2,3 (overrides --episodes and --seed)")
     parser.add_argument("--out", required=True, help="folder for metrics.json, metrics.csv (and plots)")
-    parser.add_argument("--timing", choices=("scenario", "resco"), default="scenario",
-                        help="resco: 10 s decisions with 3 s yellow (5 s and 2 s on arterial4x4)")  # fmt: skip
+    parser.add_argument(
+        "--timing",
+        choices=("scenario", "resco"),
+        default="scenario",
+        help="resco: 10 s decisions with 3 s yellow (5 s and 2 s on arterial4x4)",
+    )
     parser.add_argument("--demand-scale", type=float, default=1.0, help="SUMO's --scale on the scenario's demand")
     parser.add_argument("--traffic", help="a generated scenario's traffic demand by name (default: its first)")
     parser.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
@@ -428,27 +526,40 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seconds", type=int, help="length of the fixed-time episode (default: the scenario's)")
     check.set_defaults(run=_scenarios_check)
 
-    commands.add_parser("algos", help="the algorithms, what each can do, and their CPU/GPU presets").set_defaults(run=_algos)
+    commands.add_parser("algos", help="the algorithms, what each can do, and their CPU/GPU presets").set_defaults(
+        run=_algos
+    )
 
     train = commands.add_parser("train", help="train a policy with RLlib under Ray Tune")
     tune = commands.add_parser("tune", help="search RLlib training parameters with Ray Tune")
     for run_parser in (train, tune):
         run_parser.add_argument("--scenario", help="catalog name or path of a scenario YAML")
         run_parser.add_argument("--algo", help="algorithm name (default PPO)")
-        run_parser.add_argument("--policy", choices=POLICY_LAYOUTS,
-                            help="shared: one module for all junctions; independent: one each; "
-                                 "central: shared actor, centralized critic")  # fmt: skip
+        run_parser.add_argument(
+            "--policy",
+            choices=POLICY_LAYOUTS,
+            help="shared: one module for all junctions; independent: one each; "
+            "central: shared actor, centralized critic",
+        )
         run_parser.add_argument("--dataset", help="offline algorithms (CQL, BC, MARWIL): a marlo collect folder")
         run_parser.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
         run_parser.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
-        run_parser.add_argument("--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)")
+        run_parser.add_argument(
+            "--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)"
+        )
         run_parser.add_argument("--num-gpus-per-learner", type=float, help="GPUs per learner (default 1 with --gpu)")
-        run_parser.add_argument("--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting one")
+        run_parser.add_argument(
+            "--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting one"
+        )
         run_parser.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")
         run_parser.add_argument("--minutes", type=float, help="wall-clock budget")
         run_parser.add_argument("--config", help="experiment YAML (see experiments/)")
-        run_parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting, e.g. training.lr=1e-4")
-        run_parser.add_argument("--checkpoint-every", type=int, help="env steps between periodic checkpoints (default 50000)")
+        run_parser.add_argument(
+            "--set", action="append", metavar="KEY=VALUE", help="override any setting, e.g. training.lr=1e-4"
+        )
+        run_parser.add_argument(
+            "--checkpoint-every", type=int, help="env steps between periodic checkpoints (default 50000)"
+        )
         run_parser.add_argument("--seed", type=int, help="seeds torch and the SUMO demand of training")
         run_parser.add_argument("--out", default="checkpoints", help="parent folder of the run directory")
         run_parser.add_argument("--run-name", help="run directory name (default <algo>_<scenario>_<timestamp>)")
@@ -456,14 +567,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume-from", metavar="CHECKPOINT", help="start a new run from an old run's weights")
     train.set_defaults(run=_train)
     tune.add_argument("--search", required=True, help="search-space YAML (see experiments/search/)")
-    tune.add_argument("--num-samples", type=int, default=4, help="trials to sample (each grid point counts once per sample)")
+    tune.add_argument(
+        "--num-samples", type=int, default=4, help="trials to sample (each grid point counts once per sample)"
+    )
     tune.add_argument("--scheduler", choices=SCHEDULERS, default="asha", help="trial scheduler (default asha)")
     tune.add_argument("--max-concurrent", type=int, help="trials at once (default: as many as the cluster fits)")
     tune.set_defaults(run=_tune)
 
     submit = commands.add_parser("submit", help="run a marlo command as a job on a Ray cluster (Ray's Jobs SDK)")
     submit.add_argument("--address", help="the cluster's dashboard, e.g. http://HOST:8265")
-    submit.add_argument("--no-follow", action="store_true", help="return after submitting instead of following the logs")
+    submit.add_argument(
+        "--no-follow", action="store_true", help="return after submitting instead of following the logs"
+    )
     submit.add_argument("--status", metavar="JOB_ID", help="print a job's status")
     submit.add_argument("--logs", metavar="JOB_ID", help="print a job's logs")
     submit.add_argument("--stop", metavar="JOB_ID", help="stop a job")
@@ -474,45 +589,83 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--time", default="04:00:00", help="--slurm: wall-clock limit (default 04:00:00)")
     submit.add_argument("--setup", default="source .venv/bin/activate", help="--slurm: shell line run first")
     submit.add_argument("--output", help="--slurm: write the script here instead of printing it")
-    submit.add_argument("command", nargs=argparse.REMAINDER, help="-- then the marlo command, e.g. -- train --scenario grid6")
+    submit.add_argument(
+        "command", nargs=argparse.REMAINDER, help="-- then the marlo command, e.g. -- train --scenario grid6"
+    )
     submit.set_defaults(run=_submit)
 
     collect = commands.add_parser("collect", help="record an offline dataset from behaviour controllers on SUMO")
     collect.add_argument("--scenario", required=True, help="catalog name or path of a scenario YAML")
-    collect.add_argument("--policy", required=True,
-                         help="behaviours, comma-separated: random, fixed, actuated, max_pressure, greedy, ckpt:PATH")  # fmt: skip
+    collect.add_argument(
+        "--policy",
+        required=True,
+        help="behaviours, comma-separated: random, fixed, actuated, max_pressure, greedy, ckpt:PATH",
+    )
     collect.add_argument("--episodes", type=int, default=10, help="episodes per behaviour (default 10)")
     collect.add_argument("--epsilon", type=float, default=0.0, help="chance that a junction's action is a random green")
     collect.add_argument("--out", required=True, help="dataset folder, e.g. datasets/grid4x4_mp")
-    collect.add_argument("--seed", type=int, default=COLLECT_SEED,
-                         help=f"first SUMO seed; episode i uses seed + i (default {COLLECT_SEED})")  # fmt: skip
-    collect.add_argument("--gamma", type=float, default=0.99, help="discount of the recorded returns-to-go (default 0.99)")
+    collect.add_argument(
+        "--seed",
+        type=int,
+        default=COLLECT_SEED,
+        help=f"first SUMO seed; episode i uses seed + i (default {COLLECT_SEED})",
+    )
+    collect.add_argument(
+        "--gamma", type=float, default=0.99, help="discount of the recorded returns-to-go (default 0.99)"
+    )
     collect.add_argument("--seconds", type=int, default=None, help="episode length (default: the scenario's)")
     collect.add_argument("--demand-scale", type=float, default=1.0, help="SUMO's --scale on the scenario's demand")
     collect.add_argument("--workers", type=int, default=None, help="parallel episodes (default: one per CPU)")
-    collect.add_argument("--format", choices=("parquet", "npz"), default="parquet",
-                         help="npz: also write dataset.npz (observations, actions, rewards, next_observations, dones)")  # fmt: skip
+    collect.add_argument(
+        "--format",
+        choices=("parquet", "npz"),
+        default="parquet",
+        help="npz: also write dataset.npz (observations, actions, rewards, next_observations, dones)",
+    )
     collect.set_defaults(run=_collect)
 
     adapt = commands.add_parser("adapt", help="deploy a policy, watch its states drift (MMD), fine-tune when they do")
-    adapt.add_argument("--checkpoint", required=True, help="the deployed policy: a run directory (its best) or a checkpoint in one")
+    adapt.add_argument(
+        "--checkpoint", required=True, help="the deployed policy: a run directory (its best) or a checkpoint in one"
+    )
     adapt.add_argument("--scenario", required=True, help="the scenario it was trained on")
     adapt.add_argument("--out", required=True, help="folder for the buckets, the log, the plot and the fine-tuned runs")
-    adapt.add_argument("--dataset", help="the offline data the policy was trained from (default: an offline run's own; "
-                                         "else episodes of the policy on its training demand)")  # fmt: skip
+    adapt.add_argument(
+        "--dataset",
+        help="the offline data the policy was trained from (default: an offline run's own; "
+        "else episodes of the policy on its training demand)",
+    )
     adapt.add_argument("--demand-scale", type=float, help="the drifted demand: SUMO's --scale (default: the run's)")
     adapt.add_argument("--traffic", help="the drifted demand: a generated scenario's traffic demand by name")
-    adapt.add_argument("--drift-at", type=int, default=2,
-                       help="first bucket on the drifted demand; the ones before run on the training demand (default 2)")  # fmt: skip
+    adapt.add_argument(
+        "--drift-at",
+        type=int,
+        default=2,
+        help="first bucket on the drifted demand; the ones before run on the training demand (default 2)",
+    )
     adapt.add_argument("--buckets", type=int, default=10, help="buckets of deployment (default 10)")
     adapt.add_argument("--episodes-per-bucket", type=int, default=1, help="SUMO episodes in a bucket (default 1)")
-    adapt.add_argument("--ratio", type=float, default=1.5,
-                       help="fine-tune when a bucket's MMD exceeds ratio x the previous bucket's (default 1.5)")  # fmt: skip
-    adapt.add_argument("--finetune-minutes", type=float, default=10.0, help="wall clock of one fine-tuning (default 10)")
-    adapt.add_argument("--seed", type=int, default=1000, help="first SUMO seed of the reference and deployment episodes")
-    adapt.add_argument("--reference-episodes", type=int, default=2,
-                       help="episodes recorded on the training demand when there is no --dataset (default 2)")  # fmt: skip
-    adapt.add_argument("--mmd-samples", type=int, default=1000, help="observations per bucket the MMD compares (default 1000)")
+    adapt.add_argument(
+        "--ratio",
+        type=float,
+        default=1.5,
+        help="fine-tune when a bucket's MMD exceeds ratio x the previous bucket's (default 1.5)",
+    )
+    adapt.add_argument(
+        "--finetune-minutes", type=float, default=10.0, help="wall clock of one fine-tuning (default 10)"
+    )
+    adapt.add_argument(
+        "--seed", type=int, default=1000, help="first SUMO seed of the reference and deployment episodes"
+    )
+    adapt.add_argument(
+        "--reference-episodes",
+        type=int,
+        default=2,
+        help="episodes recorded on the training demand when there is no --dataset (default 2)",
+    )
+    adapt.add_argument(
+        "--mmd-samples", type=int, default=1000, help="observations per bucket the MMD compares (default 1000)"
+    )
     adapt.add_argument("--workers", type=int, default=None, help="parallel episodes (default: one per CPU)")
     adapt.set_defaults(run=_adapt)
 

@@ -24,8 +24,10 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 def _auth_hint() -> str:
     if os.environ.get("RAY_AUTH_MODE") == "token":
         return ""
-    return ("; a token-auth cluster needs RAY_AUTH_MODE=token in this environment, and the cluster's token in "
-            "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
+    return (
+        "; a token-auth cluster needs RAY_AUTH_MODE=token in this environment, and the cluster's token in "
+        "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
+    )
 
 
 def client(address: str) -> Any:
@@ -41,7 +43,9 @@ def client(address: str) -> Any:
     try:
         return JobSubmissionClient(url)
     except AuthenticationError as exc:
-        raise UserError(f"Ray at {url} refused the authentication token: {str(exc).splitlines()[0]}{_auth_hint()}") from None
+        raise UserError(
+            f"Ray at {url} refused the authentication token: {str(exc).splitlines()[0]}{_auth_hint()}"
+        ) from None
     except (ConnectionError, RuntimeError) as exc:
         raise UserError(f"cannot use the Ray jobs API at {url}: {str(exc).splitlines()[0]}") from None
 
@@ -52,7 +56,9 @@ def call(what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
     except AuthenticationError as exc:
-        raise UserError(f"{what}: the cluster refused the authentication token: {str(exc).splitlines()[0]}{_auth_hint()}") from None
+        raise UserError(
+            f"{what}: the cluster refused the authentication token: {str(exc).splitlines()[0]}{_auth_hint()}"
+        ) from None
     except RuntimeError as exc:  # the SDK's HTTP errors, e.g. an unknown job id
         raise UserError(f"{what}: {str(exc).splitlines()[0][:300]}") from None
 
@@ -63,8 +69,9 @@ def submit(address: str, marlo_args: list[str], follow: bool = True) -> tuple[st
 
     jobs = client(address)
     entrypoint = "python -m marlo_rllib.cli " + " ".join(shlex.quote(a) for a in marlo_args)
-    job_id = call("submit", jobs.submit_job, entrypoint=entrypoint,
-                  runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES})  # fmt: skip
+    job_id = call(
+        "submit", jobs.submit_job, entrypoint=entrypoint, runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES}
+    )
     print(f"submitted {job_id}: {entrypoint}", flush=True)
     if not follow:
         return job_id, call("status", jobs.get_job_status, job_id).value
@@ -87,8 +94,9 @@ def follow_logs(jobs: Any, job_id: str, poll_s: float = 2.0) -> str:
 SLURM_TEMPLATE = REPO / "experiments" / "cluster" / "slurm_ray.sbatch"
 
 
-def render_slurm(marlo_args: list[str], *, nodes: int, cpus_per_node: int, gpus_per_node: int, time_limit: str,
-                 setup: str) -> str:  # fmt: skip
+def render_slurm(
+    marlo_args: list[str], *, nodes: int, cpus_per_node: int, gpus_per_node: int, time_limit: str, setup: str
+) -> str:
     """The sbatch script that starts Ray across the allocation and runs `marlo train …` on it."""
     import re
     import shlex
@@ -103,8 +111,14 @@ def render_slurm(marlo_args: list[str], *, nodes: int, cpus_per_node: int, gpus_
     lines = SLURM_TEMPLATE.read_text().splitlines(keepends=True)
     if gpus_per_node == 0:
         lines = [line for line in lines if "--gres=gpu:" not in line]
-    fields = {"NODES": nodes, "CPUS_PER_NODE": cpus_per_node, "GPUS_PER_NODE": gpus_per_node, "TIME": time_limit,
-              "SETUP": setup, "MARLO_ARGS": " ".join(shlex.quote(a) for a in marlo_args)}  # fmt: skip
+    fields = {
+        "NODES": nodes,
+        "CPUS_PER_NODE": cpus_per_node,
+        "GPUS_PER_NODE": gpus_per_node,
+        "TIME": time_limit,
+        "SETUP": setup,
+        "MARLO_ARGS": " ".join(shlex.quote(a) for a in marlo_args),
+    }
     text = "".join(lines)
     for name, value in fields.items():
         text = text.replace(f"@{name}@", str(value))

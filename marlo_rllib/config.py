@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint": {"every": 50_000, "num_to_keep": 3},
 }
 
+
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads `3e-4` as a string; learning rates are written that way, so read it as a float."""
 
@@ -154,8 +155,10 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
     """The resolved experiment. `overrides` are the command line's (flags and --set)."""
     from marlo_rllib.algorithms import get_algorithm, resolve_alias, training_keys
 
-    name, policy = resolve_alias(_first_given(overrides.get("algorithm"), experiment.get("algorithm"), DEFAULTS["algorithm"]),
-                                 _first_given(overrides.get("policy"), experiment.get("policy")))  # fmt: skip
+    name, policy = resolve_alias(
+        _first_given(overrides.get("algorithm"), experiment.get("algorithm"), DEFAULTS["algorithm"]),
+        _first_given(overrides.get("policy"), experiment.get("policy")),
+    )
     overrides = {**overrides, "algorithm": name, **({"policy": policy} if policy else {})}
     algorithm = get_algorithm(name)
     overrides = _training_shorthand(overrides, training_keys(algorithm.NAME))
@@ -167,8 +170,10 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
     for source, update in (("experiment", experiment), ("--set", overrides)):
         for key, value in (update.get("training") or {}).items():
             if key not in training_keys(algorithm.NAME):
-                raise UserError(f"{source}: unknown key 'training.{key}' for {algorithm.NAME}; "
-                                f"see RLlib's {algorithm.NAME}Config.training()")  # fmt: skip
+                raise UserError(
+                    f"{source}: unknown key 'training.{key}' for {algorithm.NAME}; "
+                    f"see RLlib's {algorithm.NAME}Config.training()"
+                )
             if key in preset:
                 _check_type(f"{source}: training.{key}", value, preset[key])
     config = deep_merge(deep_merge(base, experiment), overrides)
@@ -203,8 +208,11 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_schedule(value: Any) -> bool:
-    return bool(value) and isinstance(value, list) and all(
-        isinstance(p, list) and len(p) == 2 and all(_is_number(x) for x in p) for p in value)  # fmt: skip
+    return (
+        bool(value)
+        and isinstance(value, list)
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_number(x) for x in p) for p in value)
+    )
 
 
 def _check_type(name: str, value: Any, preset: Any) -> None:
@@ -312,11 +320,20 @@ class _Experiment(_Section):
 
 # (low, high, low inclusive) for the RLlib training keys every user touches; None: unbounded
 TRAINING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "lr": (0, None, True), "gamma": (0, 1, False), "lambda_": (0, 1, True), "clip_param": (0, None, False),
-    "entropy_coeff": (0, None, True), "vf_loss_coeff": (0, None, True), "grad_clip": (0, None, False),
-    "kl_coeff": (0, None, True), "tau": (0, 1, False), "vtrace_clip_rho_threshold": (0, None, False),
-    "num_epochs": (1, None, True), "minibatch_size": (1, None, True), "train_batch_size_per_learner": (1, None, True),
-}  # fmt: skip
+    "lr": (0, None, True),
+    "gamma": (0, 1, False),
+    "lambda_": (0, 1, True),
+    "clip_param": (0, None, False),
+    "entropy_coeff": (0, None, True),
+    "vf_loss_coeff": (0, None, True),
+    "grad_clip": (0, None, False),
+    "kl_coeff": (0, None, True),
+    "tau": (0, 1, False),
+    "vtrace_clip_rho_threshold": (0, None, False),
+    "num_epochs": (1, None, True),
+    "minibatch_size": (1, None, True),
+    "train_batch_size_per_learner": (1, None, True),
+}
 
 
 def _check_training(training: dict[str, Any]) -> None:
@@ -352,7 +369,9 @@ def validate(config: dict[str, Any]) -> None:
     if algorithm.OFFLINE_ONLY and not config["dataset"]:
         raise UserError(f"--algo {algorithm.NAME} learns offline: pass --dataset DIR (record one with marlo collect)")
     if config["dataset"] and not algorithm.OFFLINE_ONLY:
-        raise UserError(f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO")
+        raise UserError(
+            f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO"
+        )
     stop, resources = config["stop"], config["resources"]
     if stop["timesteps"] is None and stop["minutes"] is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")

@@ -51,7 +51,9 @@ def tools_dir() -> Path:
 
 
 def _inputs(cmd: list[str]) -> str:
-    files = [cmd[i + 1] for i, arg in enumerate(cmd[:-1]) if arg in ("--net-file", "--route-files", "--additional-files")]
+    files = [
+        cmd[i + 1] for i, arg in enumerate(cmd[:-1]) if arg in ("--net-file", "--route-files", "--additional-files")
+    ]
     return ", ".join(files) or "the simulation"
 
 

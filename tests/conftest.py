@@ -40,9 +40,7 @@ def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 
 def masked_random_actions(env: TrafficSignalEnv, observations: dict) -> dict:
-    return {
-        agent: env.action_space(agent).sample(mask=observations[agent]["action_mask"]) for agent in env.agents
-    }
+    return {agent: env.action_space(agent).sample(mask=observations[agent]["action_mask"]) for agent in env.agents}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +53,14 @@ def ray_tmp():
 
 def marlo(*args: str, ray_tmp: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
-    return subprocess.run([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "marlo_rllib.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def progress(run_dir: Path) -> list[dict[str, str]]:
@@ -65,7 +69,9 @@ def progress(run_dir: Path) -> list[dict[str, str]]:
 
 
 def assert_finite_episode(run_or_checkpoint: Path, scenario: str) -> dict[str, float]:
-    result = run_episode(EpisodeTask(scenario, f"ckpt:{run_or_checkpoint}", seed=7, env_options={"episode_seconds": 300}))
+    result = run_episode(
+        EpisodeTask(scenario, f"ckpt:{run_or_checkpoint}", seed=7, env_options={"episode_seconds": 300})
+    )
     assert result.metrics["vehicles"] > 0
     assert all(math.isfinite(v) for v in result.metrics.values())
     return result.metrics

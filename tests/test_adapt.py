@@ -21,8 +21,19 @@ BUCKET_ROWS = 240
 @pytest.fixture(scope="module")
 def ppo_run(tmp_path_factory, ray_tmp) -> Path:
     out = tmp_path_factory.mktemp("adapt")
-    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "240", "--out", str(out), "--run-name", "ppo", *TINY,
-                 ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "240",
+        "--out",
+        str(out),
+        "--run-name",
+        "ppo",
+        *TINY,
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "ppo"
 
@@ -34,9 +45,28 @@ def rows(out: Path) -> list[dict[str, str]]:
 def test_a_drift_triggers_fine_tuning_into_a_run_that_marlo_eval_accepts(ppo_run, tmp_path, ray_tmp):
     out = tmp_path / "adapt"
     # ratio 0.01: any bucket j >= 2 with an MMD above 1% of its predecessor's fires, so bucket 2 does
-    done = marlo("adapt", "--checkpoint", str(ppo_run), "--scenario", "2x2grid", "--out", str(out), "--demand-scale", "2",
-                 "--buckets", "3", "--ratio", "0.01", "--finetune-minutes", "0.2", "--reference-episodes", "1",
-                 "--mmd-samples", "100", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "adapt",
+        "--checkpoint",
+        str(ppo_run),
+        "--scenario",
+        "2x2grid",
+        "--out",
+        str(out),
+        "--demand-scale",
+        "2",
+        "--buckets",
+        "3",
+        "--ratio",
+        "0.01",
+        "--finetune-minutes",
+        "0.2",
+        "--reference-episodes",
+        "1",
+        "--mmd-samples",
+        "100",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     log = rows(out)
     assert [r["demand_scale"] for r in log] == ["1.0", "1.0", "2.0"]  # the drift starts at bucket 2 (--drift-at)
@@ -51,15 +81,42 @@ def test_a_drift_triggers_fine_tuning_into_a_run_that_marlo_eval_accepts(ppo_run
     assert (out / "adapt.png").stat().st_size > 0
     config = (out / "finetune_02" / "config.yaml").read_text()
     assert "demand_scale: 2.0" in config  # fine-tuned on the drifted demand
-    evaluated = run_cli("eval", "--checkpoint", str(out / "finetune_02"), "--scenario", "2x2grid", "--episodes", "1",
-                        "--seconds", "300", "--demand-scale", "2", "--out", str(tmp_path / "eval"))  # fmt: skip
+    evaluated = run_cli(
+        "eval",
+        "--checkpoint",
+        str(out / "finetune_02"),
+        "--scenario",
+        "2x2grid",
+        "--episodes",
+        "1",
+        "--seconds",
+        "300",
+        "--demand-scale",
+        "2",
+        "--out",
+        str(tmp_path / "eval"),
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
 
 
 def test_without_drift_a_high_ratio_keeps_the_policy(ppo_run, tmp_path, ray_tmp):
     out = tmp_path / "quiet"
-    done = marlo("adapt", "--checkpoint", str(ppo_run), "--scenario", "2x2grid", "--out", str(out), "--buckets", "3",
-                 "--ratio", "1000", "--reference-episodes", "1", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "adapt",
+        "--checkpoint",
+        str(ppo_run),
+        "--scenario",
+        "2x2grid",
+        "--out",
+        str(out),
+        "--buckets",
+        "3",
+        "--ratio",
+        "1000",
+        "--reference-episodes",
+        "1",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert [r["triggered"] for r in rows(out)] == ["False"] * 3
     assert not list(out.glob("finetune_*"))
@@ -69,9 +126,25 @@ def test_without_drift_a_high_ratio_keeps_the_policy(ppo_run, tmp_path, ray_tmp)
 def test_ctrl_c_keeps_the_buckets_recorded_so_far(ppo_run, tmp_path, ray_tmp):
     out = tmp_path / "cut"
     log = tmp_path / "adapt.log"
-    process = start_marlo("adapt", "--checkpoint", str(ppo_run), "--scenario", "2x2grid", "--out", str(out),
-                          "--buckets", "50", "--ratio", "1000", "--reference-episodes", "1", "--workers", "1",
-                          ray_tmp=ray_tmp, log=log)  # fmt: skip
+    process = start_marlo(
+        "adapt",
+        "--checkpoint",
+        str(ppo_run),
+        "--scenario",
+        "2x2grid",
+        "--out",
+        str(out),
+        "--buckets",
+        "50",
+        "--ratio",
+        "1000",
+        "--reference-episodes",
+        "1",
+        "--workers",
+        "1",
+        ray_tmp=ray_tmp,
+        log=log,
+    )
     deadline = time.monotonic() + 300
     while not (out / "buckets" / "01" / "dataset.json").is_file():
         assert process.poll() is None, log.read_text()[-3000:]
@@ -84,14 +157,17 @@ def test_ctrl_c_keeps_the_buckets_recorded_so_far(ppo_run, tmp_path, ray_tmp):
     assert "adapt.csv" in log.read_text()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--ratio", "0"], "--ratio must be a positive number"),
-    (["--ratio", "-1"], "--ratio must be a positive number"),
-    (["--buckets", "0"], "--buckets must be at least 1"),
-    (["--scenario", "cologne8"], "was trained on 2x2grid, not on cologne8"),
-    (["--traffic", "evening"], "2x2grid has one traffic demand"),
-    (["--demand-scale", "nan"], "--demand-scale must be a positive number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--ratio", "0"], "--ratio must be a positive number"),
+        (["--ratio", "-1"], "--ratio must be a positive number"),
+        (["--buckets", "0"], "--buckets must be at least 1"),
+        (["--scenario", "cologne8"], "was trained on 2x2grid, not on cologne8"),
+        (["--traffic", "evening"], "2x2grid has one traffic demand"),
+        (["--demand-scale", "nan"], "--demand-scale must be a positive number"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(ppo_run, tmp_path, flags, message):
     base = {"--checkpoint": str(ppo_run), "--scenario": "2x2grid", "--out": str(tmp_path / "x")}
     args = [*(item for key, value in base.items() if key not in flags for item in (key, value)), *flags]

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from marlo_rllib.controllers.policy import load_controller
-
 from tests.conftest import assert_finite_episode, marlo, progress, run_cli
 
 SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,32]"]
@@ -19,11 +18,19 @@ SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,3
 FAST = {
     "APPO": ["--set", "training.train_batch_size_per_learner=128", "--set", "training.minibatch_size=128"],
     "IMPALA": ["--set", "training.train_batch_size_per_learner=128", "--set", "training.minibatch_size=128"],
-    "DQN": ["--set", "training.train_batch_size_per_learner=64",
-            "--set", "training.num_steps_sampled_before_learning_starts=100"],
-    "SAC": ["--set", "training.train_batch_size_per_learner=64",
-            "--set", "training.num_steps_sampled_before_learning_starts=100"],
-}  # fmt: skip
+    "DQN": [
+        "--set",
+        "training.train_batch_size_per_learner=64",
+        "--set",
+        "training.num_steps_sampled_before_learning_starts=100",
+    ],
+    "SAC": [
+        "--set",
+        "training.train_batch_size_per_learner=64",
+        "--set",
+        "training.num_steps_sampled_before_learning_starts=100",
+    ],
+}
 
 
 def trained_steps(run: Path) -> dict[str, float]:
@@ -34,8 +41,22 @@ def trained_steps(run: Path) -> dict[str, float]:
 
 @pytest.mark.parametrize("algo", ["APPO", "IMPALA", "DQN", "SAC"])
 def test_algorithm_trains_and_its_checkpoint_controls(algo, tmp_path, ray_tmp):
-    done = marlo("train", "--scenario", "2x2grid", "--algo", algo.lower(), "--timesteps", "256",
-                 "--out", str(tmp_path), "--run-name", algo, *SMALL, *FAST[algo], ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--algo",
+        algo.lower(),
+        "--timesteps",
+        "256",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        algo,
+        *SMALL,
+        *FAST[algo],
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = tmp_path / algo
     state = json.loads((run / "state.json").read_text())
@@ -48,8 +69,22 @@ def test_algorithm_trains_and_its_checkpoint_controls(algo, tmp_path, ray_tmp):
 @pytest.fixture(scope="module")
 def dqn_cologne8(tmp_path_factory, ray_tmp) -> Path:
     out = tmp_path_factory.mktemp("dqn")
-    done = marlo("train", "--scenario", "cologne8", "--algo", "DQN", "--timesteps", "100", "--out", str(out),
-                 "--run-name", "c8", *SMALL, *FAST["DQN"], ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "cologne8",
+        "--algo",
+        "DQN",
+        "--timesteps",
+        "100",
+        "--out",
+        str(out),
+        "--run-name",
+        "c8",
+        *SMALL,
+        *FAST["DQN"],
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "c8"
 
@@ -69,9 +104,14 @@ def test_dqn_on_cologne8_never_chooses_a_masked_green(dqn_cologne8, make_env):
         module.af.net.mlp[-1].bias[padded] += 1e6
     steps = 0
     while env.agents:
-        batch = {k: torch.as_tensor(np.stack([observations[a][k] for a in env.agents])) for k in ("observations", "action_mask")}
+        batch = {
+            k: torch.as_tensor(np.stack([observations[a][k] for a in env.agents]))
+            for k in ("observations", "action_mask")
+        }
         explored = module.forward_exploration({"obs": batch}, t=0)["actions"]  # epsilon 1.0 at t=0
-        for agent, greedy, random in zip(env.agents, controller.act(observations, infos).values(), explored.tolist()):
+        for agent, greedy, random in zip(
+            env.agents, controller.act(observations, infos).values(), explored.tolist(), strict=True
+        ):
             assert masks[agent][greedy] == 1 and masks[agent][random] == 1, agent
         observations, _, _, _, infos = env.step(controller.act(observations, infos))
         steps += 1
@@ -88,10 +128,15 @@ def test_dqn_masks_targets_and_centres_advantages_on_valid_greens(dqn_cologne8, 
     assert module.uses_dueling
     env = make_env("cologne8", episode_seconds=300, **load_controller(dqn_cologne8).env_options)
     observations, _ = env.reset(seed=4)
-    batch = {k: torch.as_tensor(np.stack([observations[a][k] for a in env.agents])) for k in ("observations", "action_mask")}
+    batch = {
+        k: torch.as_tensor(np.stack([observations[a][k] for a in env.agents])) for k in ("observations", "action_mask")
+    }
     valid = batch["action_mask"] > 0
     with torch.no_grad():
-        online, target = module.compute_q_values({"obs": batch})[QF_PREDS], module.forward_target({"obs": batch})[QF_PREDS]
+        online, target = (
+            module.compute_q_values({"obs": batch})[QF_PREDS],
+            module.forward_target({"obs": batch})[QF_PREDS],
+        )
         for q in (online, target):
             assert torch.isneginf(q[~valid]).all() and torch.isfinite(q[valid]).all()
         module.af.net.mlp[-1].bias[-1] += 1e3  # the last green's advantage: padding wherever it is masked

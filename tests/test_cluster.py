@@ -17,12 +17,20 @@ from pathlib import Path
 import pytest
 
 from marlo_rllib.controllers.policy import load_controller
-
 from tests.conftest import REPO, descendants
 
-TINY = ["--set", "env.episode_seconds=300", "--set", "training.train_batch_size_per_learner=120",
-        "--set", "training.minibatch_size=60", "--set", "training.num_epochs=1",
-        "--set", "model.fcnet_hiddens=[32,32]"]  # fmt: skip
+TINY = [
+    "--set",
+    "env.episode_seconds=300",
+    "--set",
+    "training.train_batch_size_per_learner=120",
+    "--set",
+    "training.minibatch_size=60",
+    "--set",
+    "training.num_epochs=1",
+    "--set",
+    "model.fcnet_hiddens=[32,32]",
+]
 
 
 def free_port() -> int:
@@ -62,10 +70,30 @@ def cluster(tmp_path_factory):
     subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
     dashboard, gcs = free_port(), free_port()
     try:
-        subprocess.run([str(bin_dir / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
-                        "--port", str(gcs), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-                        "--num-cpus", "5", "--temp-dir", temp, "--disable-usage-stats"],
-                       env=env, check=True, capture_output=True, timeout=180)  # fmt: skip
+        subprocess.run(
+            [
+                str(bin_dir / "ray"),
+                "start",
+                "--head",
+                "--node-ip-address",
+                "127.0.0.1",
+                "--port",
+                str(gcs),
+                "--dashboard-host",
+                "127.0.0.1",
+                "--dashboard-port",
+                str(dashboard),
+                "--num-cpus",
+                "5",
+                "--temp-dir",
+                temp,
+                "--disable-usage-stats",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         yield f"http://127.0.0.1:{dashboard}", f"127.0.0.1:{gcs}", env
     finally:
         stop_cluster(temp)
@@ -74,15 +102,37 @@ def cluster(tmp_path_factory):
 
 
 def submit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "marlo_rllib.cli", "submit", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_submitted_training_succeeds_and_its_checkpoint_loads(cluster, tmp_path):
     address, _, env = cluster
     out = tmp_path / "runs"
-    done = submit("--address", address, "--", "train", "--scenario", "2x2grid", "--algo", "PPO", "--timesteps", "120",
-                  "--out", str(out), "--run-name", "job", *TINY, env=env)  # fmt: skip
+    done = submit(
+        "--address",
+        address,
+        "--",
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--algo",
+        "PPO",
+        "--timesteps",
+        "120",
+        "--out",
+        str(out),
+        "--run-name",
+        "job",
+        *TINY,
+        env=env,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     job_id = done.stdout.strip().splitlines()[-1].split(":")[0]
     assert done.stdout.strip().endswith("SUCCEEDED") and "training PPO (shared policy) on 2x2grid" in done.stdout
@@ -106,9 +156,29 @@ def test_wrong_token_is_refused_in_one_line(cluster):
 
 def test_search_that_cannot_fit_one_trial_exits_2(cluster, tmp_path):
     _, gcs, env = cluster
-    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "tune", "--scenario", "2x2grid", "--address", gcs,
-                           "--search", str(REPO / "experiments" / "search" / "ppo.yaml"), "--num-env-runners", "8",
-                           "--out", str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marlo_rllib.cli",
+            "tune",
+            "--scenario",
+            "2x2grid",
+            "--address",
+            gcs,
+            "--search",
+            str(REPO / "experiments" / "search" / "ppo.yaml"),
+            "--num-env-runners",
+            "8",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in done.stderr.splitlines() if line.startswith("marlo")]
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
     assert "one trial needs 11 CPU, the cluster has 5" in lines[0]
@@ -123,9 +193,24 @@ def test_unreachable_address_exits_2_in_bounded_time():
 
 def test_training_against_an_unreachable_cluster_exits_2_and_writes_nothing(tmp_path):
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "train", "--scenario", "2x2grid", "--address",
-                           f"127.0.0.1:{free_port()}", "--out", str(tmp_path / "runs")], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marlo_rllib.cli",
+            "train",
+            "--scenario",
+            "2x2grid",
+            "--address",
+            f"127.0.0.1:{free_port()}",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "cannot reach a Ray cluster" in done.stderr, done.stderr[-2000:]
     assert len(done.stderr.strip().splitlines()) == 1 and time.monotonic() - start < 60
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
@@ -135,51 +220,119 @@ def test_slurm_template_and_its_rendering_pass_bash_n(tmp_path):
     template = REPO / "experiments" / "cluster" / "slurm_ray.sbatch"
     assert subprocess.run(["bash", "-n", str(template)]).returncode == 0
     script = tmp_path / "job.sbatch"
-    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--nodes", "3",
-                           "--gpus-per-node", "2", "--time", "1-02:00:00", "--output", str(script), "--",
-                           "train", "--scenario", "grid6", "--set", "training.lr=1e-4 "],
-                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marlo_rllib.cli",
+            "submit",
+            "--slurm",
+            "--nodes",
+            "3",
+            "--gpus-per-node",
+            "2",
+            "--time",
+            "1-02:00:00",
+            "--output",
+            str(script),
+            "--",
+            "train",
+            "--scenario",
+            "grid6",
+            "--set",
+            "training.lr=1e-4 ",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     text = script.read_text()
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert re.findall(r"@[A-Z_]+@", text) == ["@NAME@"]  # only the header's mention of the fields
-    for line in ("#SBATCH --nodes=3", "#SBATCH --gres=gpu:2", "#SBATCH --time=1-02:00:00", "--num-gpus=2",
-                 "source .venv/bin/activate", "marlo train --scenario grid6 --set 'training.lr=1e-4 ' --address"):
+    for line in (
+        "#SBATCH --nodes=3",
+        "#SBATCH --gres=gpu:2",
+        "#SBATCH --time=1-02:00:00",
+        "--num-gpus=2",
+        "source .venv/bin/activate",
+        "marlo train --scenario grid6 --set 'training.lr=1e-4 ' --address",
+    ):
         assert line in text, line
-    cpu_only = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--", "train",
-                               "--scenario", "grid6"], cwd=REPO, capture_output=True, text=True).stdout  # fmt: skip
+    cpu_only = subprocess.run(
+        [sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--", "train", "--scenario", "grid6"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "--gres" not in cpu_only and "--num-gpus=0" in cpu_only
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--slurm", "--time", "4h", "--", "train"], "--time takes HH:MM:SS"),
-    (["--slurm", "--time", "99:99:99", "--", "train"], "--time takes HH:MM:SS"),
-    (["--slurm", "--", "eval"], "--slurm runs `train …`"),
-    (["--slurm", "--", "train", "--scenario", "nosuch"], "unknown scenario 'nosuch'"),
-    (["--slurm", "--", "train", "--scenario", "2x2grid", "--set", "lr=-1"], "training.lr must be in [0, inf)"),
-    (["--slurm", "--", "train", "--scenario", "2x2grid", "--bogus"], "unrecognized arguments: --bogus"),
-    (["--slurm", "--output", "/nonexistent/dir/job.sbatch", "--", "train", "--scenario", "2x2grid"], "cannot write --output"),
-    (["--status", "x"], "submit needs --address"),
-    (["--address", "http://127.0.0.1:1", "--status", "a", "--logs", "b"], "either a marlo command"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--slurm", "--time", "4h", "--", "train"], "--time takes HH:MM:SS"),
+        (["--slurm", "--time", "99:99:99", "--", "train"], "--time takes HH:MM:SS"),
+        (["--slurm", "--", "eval"], "--slurm runs `train …`"),
+        (["--slurm", "--", "train", "--scenario", "nosuch"], "unknown scenario 'nosuch'"),
+        (["--slurm", "--", "train", "--scenario", "2x2grid", "--set", "lr=-1"], "training.lr must be in [0, inf)"),
+        (["--slurm", "--", "train", "--scenario", "2x2grid", "--bogus"], "unrecognized arguments: --bogus"),
+        (
+            ["--slurm", "--output", "/nonexistent/dir/job.sbatch", "--", "train", "--scenario", "2x2grid"],
+            "cannot write --output",
+        ),
+        (["--status", "x"], "submit needs --address"),
+        (["--address", "http://127.0.0.1:1", "--status", "a", "--logs", "b"], "either a marlo command"),
+    ],
+)
 def test_bad_submit_input_exits_2(args, message):
-    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "marlo_rllib.cli", "submit", *args], cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_slurm_output_never_overwrites_a_file(tmp_path):
     existing = tmp_path / "job.sbatch"
     existing.write_text("mine\n")
-    done = subprocess.run([sys.executable, "-m", "marlo_rllib.cli", "submit", "--slurm", "--output", str(existing), "--",
-                           "train", "--scenario", "2x2grid"], cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marlo_rllib.cli",
+            "submit",
+            "--slurm",
+            "--output",
+            str(existing),
+            "--",
+            "train",
+            "--scenario",
+            "2x2grid",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "exists" in done.stderr and existing.read_text() == "mine\n"
 
 
 def test_a_running_job_can_be_stopped(cluster, tmp_path):
     address, _, env = cluster
-    done = submit("--address", address, "--no-follow", "--", "train", "--scenario", "2x2grid", "--timesteps", "1000000",
-                  "--out", str(tmp_path), *TINY, env=env)  # fmt: skip
+    done = submit(
+        "--address",
+        address,
+        "--no-follow",
+        "--",
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "1000000",
+        "--out",
+        str(tmp_path),
+        *TINY,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     job_id = done.stdout.strip().splitlines()[-1].split(":")[0]
     stopped = submit("--address", address, "--stop", job_id, env=env)

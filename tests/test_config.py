@@ -112,9 +112,13 @@ def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
 
     env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
     config = compose({"scenario": "2x2grid"}, {})  # 4096 env steps per batch, 2 env runners, 120 s timeout
-    fast = build_config(config, env_config, ["1"], TrafficMetricsCallback, probe={"env_steps_per_s": 500.0, "episode_steps": 720})
+    fast = build_config(
+        config, env_config, ["1"], TrafficMetricsCallback, probe={"env_steps_per_s": 500.0, "episode_steps": 720}
+    )
     assert fast.rollout_fragment_length == "auto" and fast.evaluation_sample_timeout_s == 120.0
-    slow = build_config(config, env_config, ["1"], TrafficMetricsCallback, probe={"env_steps_per_s": 10.0, "episode_steps": 720})
+    slow = build_config(
+        config, env_config, ["1"], TrafficMetricsCallback, probe={"env_steps_per_s": 10.0, "episode_steps": 720}
+    )
     # 2048 env steps per runner at 10/s would take 205 s; fragments of at most 10 * 120 / 8 = 150 steps
     assert slow.rollout_fragment_length == 147 and slow.sample_timeout_s == 120.0
     slow.validate_train_batch_size_vs_rollout_fragment_length()  # RLlib accepts it: 14 x 2 x 147 = 4116

@@ -32,7 +32,9 @@ def test_bucket_mmd_averages_draws_of_the_offline_data():
     rng = np.random.default_rng(1)
     offline = rng.normal(size=(500, 4))
     same, shifted = rng.normal(size=(100, 4)), rng.normal(loc=1.0, size=(100, 4))
-    assert bucket_mmd(shifted, offline, 5, np.random.default_rng(2)) > 2 * bucket_mmd(same, offline, 5, np.random.default_rng(2))
+    assert bucket_mmd(shifted, offline, 5, np.random.default_rng(2)) > 2 * bucket_mmd(
+        same, offline, 5, np.random.default_rng(2)
+    )
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def test_agent_id_ends_each_observation_with_the_junctions_one_hot(make_env):
     for i, agent in enumerate(agents):
         vector = observations[agent]["observations"]
         assert env.observation_space(agent).contains(observations[agent])
-        assert np.array_equal(vector[-len(agents):], np.eye(len(agents))[i])
+        assert np.array_equal(vector[-len(agents) :], np.eye(len(agents))[i])
         assert np.array_equal(vector[: -len(agents)], reference[agent]["observations"])
     assert env.state().shape == env.state_space.shape
 
@@ -135,7 +135,7 @@ def test_accumulated_waiting_keeps_a_queue_s_wait_until_its_vehicles_cross(make_
     delta, kept_longer = env.timing.delta_time, 0
     while env.agents:
         _, rewards, *_ = env.step({a: 0 for a in env.agents})
-        for agent, traffic in env.traffic.items():
+        for traffic in env.traffic.values():
             lane_waiting = float(traffic.in_waiting.sum())
             # a vehicle's first sight may come up to one step into its stop
             assert traffic.accumulated_waiting >= lane_waiting - delta * len(traffic.vehicles) - 1e-3

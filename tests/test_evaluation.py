@@ -32,8 +32,21 @@ def test_every_baseline_finishes_an_episode(controller):
 
 def test_same_seed_gives_identical_metrics(tmp_path):
     for name in ("a", "b"):
-        result = run_cli("eval", "--scenario", "2x2grid", "--controller", "greedy", "--seed", "3", "--episodes", "2",
-                         "--seconds", "300", "--out", str(tmp_path / name))  # fmt: skip
+        result = run_cli(
+            "eval",
+            "--scenario",
+            "2x2grid",
+            "--controller",
+            "greedy",
+            "--seed",
+            "3",
+            "--episodes",
+            "2",
+            "--seconds",
+            "300",
+            "--out",
+            str(tmp_path / name),
+        )
         assert result.returncode == 0, result.stderr
     a, b = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("a", "b"))
     assert a["episodes"] == b["episodes"]
@@ -47,8 +60,21 @@ def test_demand_scale_adds_vehicles(tmp_path):
     vehicles = {}
     for scale in ("1.0", "1.2"):
         out = tmp_path / scale
-        result = run_cli("eval", "--scenario", "grid4x4", "--controller", "fixed", "--seeds", "5",
-                         "--demand-scale", scale, "--seconds", "600", "--out", str(out))  # fmt: skip
+        result = run_cli(
+            "eval",
+            "--scenario",
+            "grid4x4",
+            "--controller",
+            "fixed",
+            "--seeds",
+            "5",
+            "--demand-scale",
+            scale,
+            "--seconds",
+            "600",
+            "--out",
+            str(out),
+        )
         assert result.returncode == 0, result.stderr
         vehicles[scale] = json.loads((out / "metrics.json").read_text())["episodes"][0]["metrics"]["vehicles"]
     assert vehicles["1.2"] > vehicles["1.0"]
@@ -56,12 +82,27 @@ def test_demand_scale_adds_vehicles(tmp_path):
 
 def test_benchmark_writes_table_and_plots(tmp_path):
     controllers = ["fixed", "actuated", "max_pressure", "greedy"]
-    result = run_cli("benchmark", "--scenario", "2x2grid", "--controllers", ",".join(controllers),
-                     "--episodes", "2", "--seconds", "200", "--timing", "resco", "--out", str(tmp_path))  # fmt: skip
+    result = run_cli(
+        "benchmark",
+        "--scenario",
+        "2x2grid",
+        "--controllers",
+        ",".join(controllers),
+        "--episodes",
+        "2",
+        "--seconds",
+        "200",
+        "--timing",
+        "resco",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "comparison.md").read_text().strip().splitlines()
     assert [line.split("|")[1].strip() for line in table[2:]] == controllers
-    assert table[0].endswith("| delay vs max_pressure |") and table[2 + controllers.index("max_pressure")].endswith("| +0.0% |")
+    assert table[0].endswith("| delay vs max_pressure |") and table[2 + controllers.index("max_pressure")].endswith(
+        "| +0.0% |"
+    )
     assert [row["controller"] for row in csv.DictReader(open(tmp_path / "comparison.csv"))] == controllers
     for png in ["bars.png", *(f"heatmap_{c}.png" for c in controllers)]:
         data = (tmp_path / png).read_bytes()

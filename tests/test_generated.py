@@ -8,13 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from marlo_rllib.env import TrafficSignalEnv
 from marlo_rllib.scenarios import load_scenario, summarize_net
-from marlo_rllib.scenarios.generate import build_network, NetworkSpec
+from marlo_rllib.scenarios.generate import NetworkSpec, build_network
 from tests.conftest import REPO, masked_random_actions, run_cli
 
 GRID6 = REPO / "scenarios" / "grid6.yaml"
@@ -108,8 +106,22 @@ def test_env_runners_get_different_traffic_round_robin(cache):
     assert chosen == ["heavy_realtime_s1", "rush_hour_s2", "off_peak_s3", "heavy_realtime_s1"]
 
 
-@pytest.mark.parametrize("name", ["2x2grid", "single-intersection", "grid4x4", "arterial4x4", "cologne1", "cologne3",
-                                  "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21", "grid6"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "2x2grid",
+        "single-intersection",
+        "grid4x4",
+        "arterial4x4",
+        "cologne1",
+        "cologne3",
+        "cologne8",
+        "ingolstadt1",
+        "ingolstadt7",
+        "ingolstadt21",
+        "grid6",
+    ],
+)
 def test_check_passes_on_every_shipped_scenario(name, cache):
     done = cli("scenarios", "check", name, "--seconds", "600", cache=cache)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -159,8 +171,19 @@ def test_training_on_grid6_runs_different_traffic_on_each_env_runner(cache, tmp_
 
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     try:
-        done = marlo("train", "--scenario", "grid6", "--timesteps", "120", "--out", str(tmp_path), "--run-name", "g6",
-                     *TINY, ray_tmp=ray_tmp)  # fmt: skip
+        done = marlo(
+            "train",
+            "--scenario",
+            "grid6",
+            "--timesteps",
+            "120",
+            "--out",
+            str(tmp_path),
+            "--run-name",
+            "g6",
+            *TINY,
+            ray_tmp=ray_tmp,
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

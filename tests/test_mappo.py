@@ -13,12 +13,20 @@ import pytest
 import torch
 
 from marlo_rllib.controllers.policy import load_controller
-
 from tests.conftest import assert_finite_episode, marlo, progress
 
-SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,32]",
-         "--set", "training.train_batch_size_per_learner=120", "--set", "training.minibatch_size=60",
-         "--set", "training.num_epochs=8"]  # fmt: skip
+SMALL = [
+    "--set",
+    "env.episode_seconds=300",
+    "--set",
+    "model.fcnet_hiddens=[32,32]",
+    "--set",
+    "training.train_batch_size_per_learner=120",
+    "--set",
+    "training.minibatch_size=60",
+    "--set",
+    "training.num_epochs=8",
+]
 
 
 def learner_results(run: Path) -> list[dict]:
@@ -29,8 +37,23 @@ def learner_results(run: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def mappo_run(tmp_path_factory, ray_tmp) -> Path:
     out = tmp_path_factory.mktemp("mappo")
-    done = marlo("train", "--scenario", "2x2grid", "--algo", "MAPPO", "--timesteps", "240", "--seed", "3",
-                 "--out", str(out), "--run-name", "mappo", *SMALL, ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--algo",
+        "MAPPO",
+        "--timesteps",
+        "240",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--run-name",
+        "mappo",
+        *SMALL,
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "mappo"
 
@@ -54,9 +77,16 @@ def test_central_critic_fits_values_that_only_the_global_state_explains(sharing)
     torch.manual_seed(0)
     space = gym.spaces.Dict({"observations": gym.spaces.Box(-1, 1, (4,)), "action_mask": gym.spaces.MultiBinary(3)})
     module = CentralCriticPPOTorchRLModule(
-        observation_space=space, action_space=gym.spaces.Discrete(3),
-        model_config={"fcnet_hiddens": [32, 32], "fcnet_activation": "tanh", "state_dim": 6, "num_agents": 2,
-                      "critic_sharing": sharing})  # fmt: skip
+        observation_space=space,
+        action_space=gym.spaces.Discrete(3),
+        model_config={
+            "fcnet_hiddens": [32, 32],
+            "fcnet_activation": "tanh",
+            "state_dim": 6,
+            "num_agents": 2,
+            "critic_sharing": sharing,
+        },
+    )
     state, index = torch.randn(256, 6), torch.randint(0, 2, (256,))
     targets = torch.where(index == 0, state[:, 0] + state[:, 1], -state[:, 2])
     batch = {GLOBAL_STATE: state, AGENT_INDEX: index}
@@ -89,10 +119,25 @@ def test_restored_mappo_controller_acts_from_local_observations_only(mappo_run, 
 
 
 def test_mappo_on_heterogeneous_cologne8(tmp_path, ray_tmp):
-    done = marlo("train", "--scenario", "cologne8", "--policy", "central", "--timesteps", "60",
-                 "--out", str(tmp_path), "--run-name", "c8", *SMALL,
-                 "--set", "training.train_batch_size_per_learner=60", "--set", "critic.sharing=false",
-                 ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "cologne8",
+        "--policy",
+        "central",
+        "--timesteps",
+        "60",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "c8",
+        *SMALL,
+        "--set",
+        "training.train_batch_size_per_learner=60",
+        "--set",
+        "critic.sharing=false",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = tmp_path / "c8"
     assert all(math.isfinite(r["vf_loss"]) for r in learner_results(run))

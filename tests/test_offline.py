@@ -21,15 +21,38 @@ from tests.conftest import assert_finite_episode, marlo, progress, run_cli
 SECONDS = 300  # 2x2grid decides every 5 s: 60 steps per episode
 AGENTS_2X2 = 4
 # One iteration = 10 minibatches of 64 transitions, so a 1200-transition budget is two iterations.
-FAST = ["--set", "training.train_batch_size_per_learner=64", "--set", "training.dataset_num_iters_per_learner=10",
-        "--set", "model.fcnet_hiddens=[32,32]", "--timesteps", "1200"]  # fmt: skip
+FAST = [
+    "--set",
+    "training.train_batch_size_per_learner=64",
+    "--set",
+    "training.dataset_num_iters_per_learner=10",
+    "--set",
+    "model.fcnet_hiddens=[32,32]",
+    "--timesteps",
+    "1200",
+]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("offline") / "2x2"
-    done = run_cli("collect", "--scenario", "2x2grid", "--policy", "max_pressure,random", "--episodes", "1",
-                   "--epsilon", "0.2", "--seconds", str(SECONDS), "--out", str(out), "--format", "npz")  # fmt: skip
+    done = run_cli(
+        "collect",
+        "--scenario",
+        "2x2grid",
+        "--policy",
+        "max_pressure,random",
+        "--episodes",
+        "1",
+        "--epsilon",
+        "0.2",
+        "--seconds",
+        str(SECONDS),
+        "--out",
+        str(out),
+        "--format",
+        "npz",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -41,13 +64,19 @@ def test_collect_writes_rllib_columns_one_row_per_junction_and_step(dataset):
     table = pq.read_table(files)
     steps = SECONDS // info["env"]["timing"]["delta_time"]
     assert table.num_rows == info["rows"] == 2 * AGENTS_2X2 * steps
-    assert {"eps_id", "agent_id", "obs", "actions", "rewards", "new_obs", "terminateds", "truncateds"} <= set(table.column_names)
+    assert {"eps_id", "agent_id", "obs", "actions", "rewards", "new_obs", "terminateds", "truncateds"} <= set(
+        table.column_names
+    )
     assert "action_mask" not in table.column_names  # 2x2grid's junctions all have 4 greens
     rows = table.to_pydict()
     assert len(set(rows["eps_id"])) == 2 and set(rows["agent_id"]) == set(info["spaces"]["agents"])
     assert len(rows["obs"][0]) == info["spaces"]["observation_size"]
     # Within an episode, a junction's next observation is its observation one step later.
-    first = [i for i, (e, a) in enumerate(zip(rows["eps_id"], rows["agent_id"])) if e == rows["eps_id"][0] and a == "1"]
+    first = [
+        i
+        for i, (e, a) in enumerate(zip(rows["eps_id"], rows["agent_id"], strict=True))
+        if e == rows["eps_id"][0] and a == "1"
+    ]
     assert np.allclose(rows["new_obs"][first[0]], rows["obs"][first[1]])
     assert sum(rows["truncateds"]) == 2 * AGENTS_2X2  # the last step of each episode
     names = [b["name"] for b in info["behaviours"]]
@@ -60,8 +89,19 @@ def test_collect_writes_rllib_columns_one_row_per_junction_and_step(dataset):
 
 def test_collect_on_a_heterogeneous_net_records_the_mask_and_only_real_greens(tmp_path):
     out = tmp_path / "c8"
-    done = run_cli("collect", "--scenario", "cologne8", "--policy", "random", "--episodes", "1", "--seconds", "120",
-                   "--out", str(out))  # fmt: skip
+    done = run_cli(
+        "collect",
+        "--scenario",
+        "cologne8",
+        "--policy",
+        "random",
+        "--episodes",
+        "1",
+        "--seconds",
+        "120",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = pq.read_table(out / "data").to_pydict()
     masks = np.array(rows["action_mask"])
@@ -72,8 +112,19 @@ def test_collect_on_a_heterogeneous_net_records_the_mask_and_only_real_greens(tm
 @pytest.fixture(scope="module")
 def cql_run(dataset, tmp_path_factory, ray_tmp) -> Path:
     out = tmp_path_factory.mktemp("cql")
-    done = marlo("train", "--algo", "CQL", "--dataset", str(dataset), "--out", str(out), "--run-name", "cql", *FAST,
-                 ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--algo",
+        "CQL",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--run-name",
+        "cql",
+        *FAST,
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "cql"
 
@@ -90,15 +141,38 @@ def test_cql_trains_on_the_dataset_and_its_checkpoint_controls_sumo(cql_run):
     config = json.loads((cql_run / "metadata.json").read_text())["env_config"]
     assert config["episode_seconds"] == SECONDS  # the dataset's env settings
     assert_finite_episode(cql_run, "2x2grid")
-    done = run_cli("benchmark", "--scenario", "2x2grid", "--controllers", f"max_pressure,ckpt:{cql_run}", "--episodes", "1",
-                   "--seconds", str(SECONDS), "--out", str(cql_run / "bench"))  # fmt: skip
+    done = run_cli(
+        "benchmark",
+        "--scenario",
+        "2x2grid",
+        "--controllers",
+        f"max_pressure,ckpt:{cql_run}",
+        "--episodes",
+        "1",
+        "--seconds",
+        str(SECONDS),
+        "--out",
+        str(cql_run / "bench"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.mark.parametrize("algo", ["BC", "MARWIL"])
 def test_bc_and_marwil_train_on_the_same_dataset(algo, dataset, tmp_path, ray_tmp):
-    done = marlo("train", "--algo", algo, "--dataset", str(dataset), "--out", str(tmp_path), "--run-name", algo,
-                 *FAST[:-1], "600", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--algo",
+        algo,
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        algo,
+        *FAST[:-1],
+        "600",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert_finite_episode(tmp_path / algo, "2x2grid")
 
@@ -111,37 +185,70 @@ def test_cql_loss_matches_a_hand_computed_value():
     from marlo_rllib.models.masked import MaskedDQNTorchRLModule
     from marlo_rllib.offline.cql import CQLConfig
 
-    observations = gym.spaces.Dict({"observations": gym.spaces.Box(0, 1, (3,), np.float32),
-                                    "action_mask": gym.spaces.Box(0, 1, (3,), np.int8)})  # fmt: skip
+    observations = gym.spaces.Dict(
+        {"observations": gym.spaces.Box(0, 1, (3,), np.float32), "action_mask": gym.spaces.Box(0, 1, (3,), np.int8)}
+    )
     actions = gym.spaces.Discrete(3)
-    config = (CQLConfig().training(gamma=0.9, alpha=0.5, double_q=True, td_error_loss_fn="huber")
-              .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedDQNTorchRLModule))
-              .environment(observation_space=observations, action_space=actions))  # fmt: skip
-    learner = config.build_learner(env=None, spaces={"__env__": (observations, actions), "default_policy": (observations, actions)})
+    config = (
+        CQLConfig()
+        .training(gamma=0.9, alpha=0.5, double_q=True, td_error_loss_fn="huber")
+        .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedDQNTorchRLModule))
+        .environment(observation_space=observations, action_space=actions)
+    )
+    learner = config.build_learner(
+        env=None, spaces={"__env__": (observations, actions), "default_policy": (observations, actions)}
+    )
     inf = math.inf
     fwd_out = {  # the first row's third green is padding (Q = -inf)
         QF_PREDS: torch.tensor([[1.0, 2.0, -inf], [0.5, 0.0, 1.0]]),
         QF_NEXT_PREDS: torch.tensor([[0.0, 3.0, -inf], [1.0, 0.0, 0.0]]),  # double Q: online net picks 1, then 0
         QF_TARGET_NEXT_PREDS: torch.tensor([[0.5, 1.5, -inf], [2.0, 0.0, 0.0]]),
     }
-    batch = {Columns.ACTIONS: torch.tensor([1, 2]), Columns.REWARDS: torch.tensor([1.0, 0.5]),
-             Columns.TERMINATEDS: torch.tensor([False, True]), "n_step": torch.tensor([1, 1]), "weights": torch.ones(2)}  # fmt: skip
-    loss = learner.compute_loss_for_module(module_id="default_policy", config=learner.config, batch=batch, fwd_out=fwd_out)
+    batch = {
+        Columns.ACTIONS: torch.tensor([1, 2]),
+        Columns.REWARDS: torch.tensor([1.0, 0.5]),
+        Columns.TERMINATEDS: torch.tensor([False, True]),
+        "n_step": torch.tensor([1, 1]),
+        "weights": torch.ones(2),
+    }
+    loss = learner.compute_loss_for_module(
+        module_id="default_policy", config=learner.config, batch=batch, fwd_out=fwd_out
+    )
 
     # TD targets: 1 + 0.9 * 1.5 = 2.35 and 0.5 (terminal); logged Q: 2.0 and 1.0; Huber: 0.5 d^2 for |d| <= 1.
     td = (0.5 * 0.35**2 + 0.5 * 0.5**2) / 2
     # Conservative penalty: log-sum-exp over the real greens minus the logged Q.
-    penalty = ((math.log(math.exp(1.0) + math.exp(2.0)) - 2.0)
-               + (math.log(math.exp(0.5) + math.exp(0.0) + math.exp(1.0)) - 1.0)) / 2  # fmt: skip
+    penalty = (
+        (math.log(math.exp(1.0) + math.exp(2.0)) - 2.0)
+        + (math.log(math.exp(0.5) + math.exp(0.0) + math.exp(1.0)) - 1.0)
+    ) / 2
     assert float(loss) == pytest.approx(td + 0.5 * penalty, abs=1e-6)
 
 
-def test_adapt_fine_tunes_a_cql_policy_on_a_prioritised_sample_of_deployment_and_dataset(cql_run, dataset, tmp_path,
-                                                                                          ray_tmp):  # fmt: skip
+def test_adapt_fine_tunes_a_cql_policy_on_a_prioritised_sample_of_deployment_and_dataset(
+    cql_run, dataset, tmp_path, ray_tmp
+):
     out = tmp_path / "adapt"
-    done = marlo("adapt", "--checkpoint", str(cql_run), "--scenario", "2x2grid", "--out", str(out), "--demand-scale", "2",
-                 "--buckets", "3", "--ratio", "0.01", "--finetune-minutes", "0.2", "--mmd-samples", "100",
-                 ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "adapt",
+        "--checkpoint",
+        str(cql_run),
+        "--scenario",
+        "2x2grid",
+        "--out",
+        str(out),
+        "--demand-scale",
+        "2",
+        "--buckets",
+        "3",
+        "--ratio",
+        "0.01",
+        "--finetune-minutes",
+        "0.2",
+        "--mmd-samples",
+        "100",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     log = list(csv.DictReader((out / "adapt.csv").open()))
     assert [r["triggered"] for r in log] == ["False", "False", "True"]
@@ -194,10 +301,16 @@ def test_bad_datasets_exit_2_with_one_line(dataset, tmp_path):
     (broken / "dataset.json").write_text(json.dumps({k: v for k, v in info.items() if k != "env"}))
     assert "dataset.json is corrupt: it lacks env" in refused("--algo", "CQL", "--dataset", str(broken))
 
-    done = run_cli("collect", "--scenario", "2x2grid", "--policy", "fixed", "--epsilon", "0.1", "--out", str(tmp_path / "x"))
+    done = run_cli(
+        "collect", "--scenario", "2x2grid", "--policy", "fixed", "--epsilon", "0.1", "--out", str(tmp_path / "x")
+    )
     assert done.returncode == 2 and "epsilon" in done.stderr
-    for flags, message in ((["--workers", "0"], "--workers must be at least 1"), (["--seed", "-1"], "SUMO seeds are 0"),
-                           (["--seconds", "0"], "--seconds must be at least 1"), (["--demand-scale", "nan"], "positive number")):
+    for flags, message in (
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--seed", "-1"], "SUMO seeds are 0"),
+        (["--seconds", "0"], "--seconds must be at least 1"),
+        (["--demand-scale", "nan"], "positive number"),
+    ):
         done = run_cli("collect", "--scenario", "2x2grid", "--policy", "fixed", "--out", str(tmp_path / "x"), *flags)
         assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()

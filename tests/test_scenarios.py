@@ -13,8 +13,16 @@ from marlo_rllib.scenarios import catalog, load_scenario, load_scenario_file, su
 from tests.conftest import REPO, run_cli
 
 RESCO = ["grid4x4", "arterial4x4", "cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21"]
-RESCO_BEGIN = {"cologne1": 25200, "cologne3": 25200, "cologne8": 25200, "ingolstadt1": 57600,
-               "ingolstadt7": 57600, "ingolstadt21": 57600, "grid4x4": 0, "arterial4x4": 0}  # fmt: skip
+RESCO_BEGIN = {
+    "cologne1": 25200,
+    "cologne3": 25200,
+    "cologne8": 25200,
+    "ingolstadt1": 57600,
+    "ingolstadt7": 57600,
+    "ingolstadt21": 57600,
+    "grid4x4": 0,
+    "arterial4x4": 0,
+}
 
 
 def test_catalog_has_resco_and_small_scenarios():
@@ -28,8 +36,16 @@ def test_catalog_has_resco_and_small_scenarios():
 
 
 def test_agent_counts_match_resco():
-    expected = {"grid4x4": 16, "arterial4x4": 16, "cologne1": 1, "cologne3": 3, "cologne8": 8,
-                "ingolstadt1": 1, "ingolstadt7": 7, "ingolstadt21": 21}  # fmt: skip
+    expected = {
+        "grid4x4": 16,
+        "arterial4x4": 16,
+        "cologne1": 1,
+        "cologne3": 3,
+        "cologne8": 8,
+        "ingolstadt1": 1,
+        "ingolstadt7": 7,
+        "ingolstadt21": 21,
+    }
     for name, agents in expected.items():
         assert summarize_net(load_scenario(name).net).traffic_lights == agents
 
@@ -57,8 +73,9 @@ def test_atc_cli_is_marlo():
     import subprocess
     import sys
 
-    via_script = subprocess.run([sys.executable, "atc_cli.py", "scenarios", "list"], cwd=REPO, capture_output=True,
-                                text=True, timeout=120)  # fmt: skip
+    via_script = subprocess.run(
+        [sys.executable, "atc_cli.py", "scenarios", "list"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert via_script.returncode == 0
     assert via_script.stdout == run_cli("scenarios", "list").stdout
 
@@ -142,7 +159,11 @@ def test_relative_paths_resolve_against_the_yaml(tmp_path):
     "net, routes, message",
     [
         ("<net><edge", "<routes/>", "bad.net.xml is not valid XML: unclosed token"),
-        (None, '<routes><vehicle id="v0" depart="0" route="nosuch"/></routes>', "The route 'nosuch' for vehicle 'v0' is not known"),
+        (
+            None,
+            '<routes><vehicle id="v0" depart="0" route="nosuch"/></routes>',
+            "The route 'nosuch' for vehicle 'v0' is not known",
+        ),
         (None, "<routes><vehicle", "bad.rou.xml is not valid XML"),
     ],
 )
@@ -154,7 +175,16 @@ def test_scenario_files_sumo_cannot_load_are_one_line_errors(tmp_path, net, rout
         net_file.write_text(net)
     (tmp_path / "bad.rou.xml").write_text(routes)
     (tmp_path / "bad.yaml").write_text("net: bad.net.xml\nroutes: [bad.rou.xml]\nepisode_seconds: 60\n")
-    result = run_cli("eval", "--scenario", str(tmp_path / "bad.yaml"), "--controller", "fixed", "--episodes", "1",
-                     "--out", str(tmp_path / "out"))  # fmt: skip
+    result = run_cli(
+        "eval",
+        "--scenario",
+        str(tmp_path / "bad.yaml"),
+        "--controller",
+        "fixed",
+        "--episodes",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
     assert len(result.stderr.strip().splitlines()) == 1

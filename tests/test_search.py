@@ -7,7 +7,6 @@ from ray import tune
 
 from marlo_rllib.errors import UserError
 from marlo_rllib.training.search import nested, read_search, tune_domain
-
 from tests.conftest import REPO
 
 

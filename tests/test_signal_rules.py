@@ -21,7 +21,9 @@ def test_holding_a_green_is_ended_before_max_green(make_env):
         assert env.signals["1"].green_time <= 20
     assert len(set(greens)) == env.junctions["1"].n_greens  # max-green cycled through every green
     changes = [i for i in range(1, len(greens)) if greens[i] != greens[i - 1]]
-    assert len(changes) >= 3 and all(b - a == 4 for a, b in zip(changes, changes[1:]))  # greens of 3+5+5+5 s
+    assert len(changes) >= 3 and all(
+        b - a == 4 for a, b in zip(changes, changes[1:], strict=False)
+    )  # greens of 3+5+5+5 s
 
 
 def test_switching_every_step_respects_min_green(make_env):
@@ -37,7 +39,7 @@ def test_switching_every_step_respects_min_green(make_env):
             switch_times.append(time)
         assert _shown(env, "1") == junction.greens[env.signals["1"].green]
     # between two switches a green shows (gap - yellow) seconds, which must reach min_green
-    gaps = [b - a for a, b in zip(switch_times, switch_times[1:])]
+    gaps = [b - a for a, b in zip(switch_times, switch_times[1:], strict=False)]
     assert gaps and min(gaps) - 2 >= 10
 
 
@@ -49,7 +51,7 @@ def test_a_switch_shows_yellow_then_the_new_green_within_one_step(make_env):
     yellow = junction.yellow(0, 1)
     assert "y" in yellow
     # every movement green now and red next turns yellow; all others keep their state
-    for old, new, shown in zip(junction.greens[0], junction.greens[1], yellow):
+    for old, new, shown in zip(junction.greens[0], junction.greens[1], yellow, strict=True):
         assert shown == ("y" if old in "Gg" and new in "rs" else old)
     env.step(actions)
     assert _shown(env, "1") == junction.greens[1]

@@ -13,8 +13,7 @@ def feed(stopper: BandStopper, scores, steps_per_result: int = 1000, metric: str
     """Feeds one evaluated result per score; returns the 1-based index of the result that stopped."""
     key = "episode_return_mean" if metric == "return" else "delay"
     for i, score in enumerate(scores, start=1):
-        result = {"num_env_steps_sampled_lifetime": i * steps_per_result,
-                  "evaluation": {"env_runners": {key: score}}}  # fmt: skip
+        result = {"num_env_steps_sampled_lifetime": i * steps_per_result, "evaluation": {"env_runners": {key: score}}}
         if stopper("trial", result):
             return i
     return None
@@ -90,9 +89,17 @@ def test_evaluation_score_is_bigger_is_better():
 def test_iterations_without_samples_fail_the_trial_after_stuck_after_in_a_row():
     stopper = BandStopper(timesteps=10**9, stuck_after=3, sample_timeout_s=60.0, evaluation_timeout_s=120.0)
     lifetime = [0, 100, 100, 200, 200, 200, 200]  # idle, progress, idle, progress, then idle three times
-    stopped = [stopper("trial", {"num_env_steps_sampled_lifetime": steps, "training_iteration": i,
-                                 "evaluation": {"env_runners": {"episode_return_mean": -1.0}}})
-               for i, steps in enumerate(lifetime, start=1)]  # fmt: skip
+    stopped = [
+        stopper(
+            "trial",
+            {
+                "num_env_steps_sampled_lifetime": steps,
+                "training_iteration": i,
+                "evaluation": {"env_runners": {"episode_return_mean": -1.0}},
+            },
+        )
+        for i, steps in enumerate(lifetime, start=1)
+    ]
     state = stopper.trials["trial"]
     assert stopped == [False] * 6 + [True]
     assert state.failed and state.idle == 3

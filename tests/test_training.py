@@ -24,19 +24,25 @@ import yaml
 from tests.conftest import REPO, assert_finite_episode, descendants, marlo, progress
 
 TINY = [
-    "--set", "env.episode_seconds=300",
-    "--set", "training.train_batch_size_per_learner=120",
-    "--set", "training.minibatch_size=60",
-    "--set", "training.num_epochs=1",
-    "--set", "model.fcnet_hiddens=[32,32]",
-]  # fmt: skip
+    "--set",
+    "env.episode_seconds=300",
+    "--set",
+    "training.train_batch_size_per_learner=120",
+    "--set",
+    "training.minibatch_size=60",
+    "--set",
+    "training.num_epochs=1",
+    "--set",
+    "model.fcnet_hiddens=[32,32]",
+]
 
 
 def start_marlo(*args: str, ray_tmp: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     stream = log.open("w")
-    return subprocess.Popen([sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env,
-                            stdout=stream, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT
+    )
 
 
 def wait_for_rows(run_dir: Path, rows: int, process: subprocess.Popen, log: Path, timeout: float = 300) -> None:
@@ -51,8 +57,23 @@ def wait_for_rows(run_dir: Path, rows: int, process: subprocess.Popen, log: Path
 def shared_run(tmp_path_factory, ray_tmp) -> Path:
     out = tmp_path_factory.mktemp("runs")
     relative = os.path.relpath(out, REPO)  # as `make demo` passes it
-    done = marlo("train", "--scenario", "2x2grid", "--algo", "ppo", "--timesteps", "240", "--checkpoint-every", "120",
-                 "--out", relative, "--run-name", "shared", *TINY, ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--algo",
+        "ppo",
+        "--timesteps",
+        "240",
+        "--checkpoint-every",
+        "120",
+        "--out",
+        relative,
+        "--run-name",
+        "shared",
+        *TINY,
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "shared"
 
@@ -66,8 +87,18 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
     assert set(metadata["spaces"]) == {"1", "2", "5", "6"} and "ray" in metadata["versions"]
     rows = progress(shared_run)
     assert [int(r["timesteps"]) for r in rows] == [120, 240]
-    for column in ("episode_return_mean", "episode_len_mean", "agent_steps_sampled", "success_streak", "delay",
-                   "waiting_time", "queue_length", "stopped_ratio", "throughput", "eval_delay"):  # fmt: skip
+    for column in (
+        "episode_return_mean",
+        "episode_len_mean",
+        "agent_steps_sampled",
+        "success_streak",
+        "delay",
+        "waiting_time",
+        "queue_length",
+        "stopped_ratio",
+        "throughput",
+        "eval_delay",
+    ):
         assert rows[-1][column] != "", column
     assert float(rows[-1]["delay"]) > 0 and int(rows[-1]["agent_steps_sampled"]) == 4 * 120
     state = json.loads((shared_run / "state.json").read_text())
@@ -82,8 +113,20 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
 
 def test_benchmark_compares_a_checkpoint_with_baselines(shared_run, tmp_path, ray_tmp):
     relative = os.path.relpath(shared_run, REPO)  # the CLI runs in REPO; RLlib's loaders need absolute paths
-    done = marlo("benchmark", "--scenario", "2x2grid", "--controllers", f"fixed,ckpt:{relative}", "--episodes", "2",
-                 "--seconds", "300", "--out", str(tmp_path), ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "benchmark",
+        "--scenario",
+        "2x2grid",
+        "--controllers",
+        f"fixed,ckpt:{relative}",
+        "--episodes",
+        "2",
+        "--seconds",
+        "300",
+        "--out",
+        str(tmp_path),
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     aggregate = json.loads((tmp_path / "metrics.json").read_text())["aggregate"]
     assert math.isfinite(aggregate[f"ckpt:{relative}"]["delay"]["mean"])
@@ -109,8 +152,21 @@ def test_checkpoint_stays_a_plain_rllib_checkpoint(shared_run, ray_tmp):
 
 
 def test_independent_ppo_on_2x2grid(tmp_path, ray_tmp):
-    done = marlo("train", "--scenario", "2x2grid", "--policy", "independent", "--timesteps", "240",
-                 "--out", str(tmp_path), "--run-name", "independent", *TINY, ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--policy",
+        "independent",
+        "--timesteps",
+        "240",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "independent",
+        *TINY,
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = tmp_path / "independent"
     assert len(progress(run)) == 2
@@ -120,8 +176,21 @@ def test_independent_ppo_on_2x2grid(tmp_path, ray_tmp):
 
 
 def test_shared_ppo_on_heterogeneous_cologne8(tmp_path, ray_tmp):
-    done = marlo("train", "--scenario", "cologne8", "--timesteps", "60", "--out", str(tmp_path), "--run-name", "c8",
-                 *TINY, "--set", "training.train_batch_size_per_learner=60", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "cologne8",
+        "--timesteps",
+        "60",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "c8",
+        *TINY,
+        "--set",
+        "training.train_batch_size_per_learner=60",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert len(progress(tmp_path / "c8")) == 1
     metrics = assert_finite_episode(tmp_path / "c8", "cologne8")
@@ -129,9 +198,25 @@ def test_shared_ppo_on_heterogeneous_cologne8(tmp_path, ray_tmp):
 
 
 def test_early_stopping_ends_a_real_run_before_its_budget(tmp_path, ray_tmp):
-    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "100000", "--out", str(tmp_path), "--run-name", "early",
-                 *TINY, "--set", "stop.metric=delay", "--set", "stop.target=10000", "--set", "stop.streak=2",
-                 ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "100000",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "early",
+        *TINY,
+        "--set",
+        "stop.metric=delay",
+        "--set",
+        "stop.target=10000",
+        "--set",
+        "stop.streak=2",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = progress(tmp_path / "early")
     assert [int(r["success_streak"]) for r in rows] == [1, 2]
@@ -140,8 +225,21 @@ def test_early_stopping_ends_a_real_run_before_its_budget(tmp_path, ray_tmp):
 
 
 def test_no_samples_in_time_ends_the_run_with_one_line_instead_of_looping(tmp_path, ray_tmp):
-    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "100000", "--out", str(tmp_path), "--run-name", "stuck",
-                 *TINY, "--set", "resources.sample_timeout_s=0.001", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "100000",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "stuck",
+        *TINY,
+        "--set",
+        "resources.sample_timeout_s=0.001",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("marlo:")]
     assert len(errors) == 1 and "no progress in 3 iterations" in errors[0] and "resources.sample_timeout_s" in errors[0]
@@ -155,8 +253,22 @@ def test_no_samples_in_time_ends_the_run_with_one_line_instead_of_looping(tmp_pa
 def test_sigint_writes_a_checkpoint_and_resume_continues_the_counter(tmp_path, ray_tmp):
     run = tmp_path / "interrupted"
     log = tmp_path / "train.log"
-    process = start_marlo("train", "--scenario", "2x2grid", "--timesteps", "100000", "--checkpoint-every", "100000",
-                          "--out", str(tmp_path), "--run-name", "interrupted", *TINY, ray_tmp=ray_tmp, log=log)  # fmt: skip
+    process = start_marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "100000",
+        "--checkpoint-every",
+        "100000",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "interrupted",
+        *TINY,
+        ray_tmp=ray_tmp,
+        log=log,
+    )
     try:
         wait_for_rows(run, 1, process, log)
         process.send_signal(signal.SIGINT)
@@ -182,8 +294,20 @@ def test_killed_env_runner_is_replaced_and_the_run_completes(tmp_path, ray_tmp):
     run = tmp_path / "faulty"
     log = tmp_path / "train.log"
     budget = 1200
-    process = start_marlo("train", "--scenario", "2x2grid", "--timesteps", str(budget), "--out", str(tmp_path),
-                          "--run-name", "faulty", *TINY, ray_tmp=ray_tmp, log=log)  # fmt: skip
+    process = start_marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        str(budget),
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "faulty",
+        *TINY,
+        ray_tmp=ray_tmp,
+        log=log,
+    )
     try:
         wait_for_rows(run, 2, process, log)
         runners = [pid for pid, command in descendants(process.pid) if "MultiAgentEnvRunner" in command]
@@ -200,8 +324,23 @@ def test_resume_from_starts_a_new_run_from_old_weights(shared_run, tmp_path, ray
     from marlo_rllib.controllers.policy import load_modules, resolve_checkpoint
 
     # lr=0: the new run's final weights must be exactly the old run's best weights.
-    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "120", "--resume-from", str(shared_run),
-                 "--out", str(tmp_path), "--run-name", "chained", *TINY, "--set", "training.lr=0", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "120",
+        "--resume-from",
+        str(shared_run),
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "chained",
+        *TINY,
+        "--set",
+        "training.lr=0",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     old = load_modules(resolve_checkpoint(shared_run))["shared"].state_dict()
     new = load_modules(resolve_checkpoint(tmp_path / "chained"))["shared"].state_dict()
@@ -211,23 +350,68 @@ def test_resume_from_starts_a_new_run_from_old_weights(shared_run, tmp_path, ray
 
 def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
     cases = [
-        (["train", "--scenario", "2x2grid", "--algo", "XYZ"], "unknown algorithm 'XYZ'; valid: PPO, APPO, IMPALA, DQN, SAC"),
+        (
+            ["train", "--scenario", "2x2grid", "--algo", "XYZ"],
+            "unknown algorithm 'XYZ'; valid: PPO, APPO, IMPALA, DQN, SAC",
+        ),
         (["train", "--scenario", "2x2grid", "--set", "training.bogus=1"], "unknown key 'training.bogus'"),
         (["train", "--resume", str(tmp_path)], "is not a marlo run directory"),
-        (["eval", "--checkpoint", str(shared_run), "--scenario", "grid4x4", "--episodes", "1", "--out", str(tmp_path / "e")],
-         "does not fit grid4x4"),
-        (["train", "--scenario", "grid4x4", "--resume-from", str(shared_run), "--out", str(tmp_path)],
-         "does not fit grid4x4"),
-        (["train", "--scenario", "2x2grid", "--algo", "MAPPO", "--resume-from", str(shared_run), "--out", str(tmp_path)],
-         "its module is a MaskedPPOTorchRLModule, PPO --policy central trains a CentralCriticPPOTorchRLModule"),
-    ]  # fmt: skip
+        (
+            [
+                "eval",
+                "--checkpoint",
+                str(shared_run),
+                "--scenario",
+                "grid4x4",
+                "--episodes",
+                "1",
+                "--out",
+                str(tmp_path / "e"),
+            ],
+            "does not fit grid4x4",
+        ),
+        (
+            ["train", "--scenario", "grid4x4", "--resume-from", str(shared_run), "--out", str(tmp_path)],
+            "does not fit grid4x4",
+        ),
+        (
+            [
+                "train",
+                "--scenario",
+                "2x2grid",
+                "--algo",
+                "MAPPO",
+                "--resume-from",
+                str(shared_run),
+                "--out",
+                str(tmp_path),
+            ],
+            "its module is a MaskedPPOTorchRLModule, PPO --policy central trains a CentralCriticPPOTorchRLModule",
+        ),
+    ]
     corrupt = tmp_path / "corrupt"
     shutil.copytree((shared_run / "best").resolve(), corrupt)
     module_state = corrupt / "learner_group" / "learner" / "rl_module" / "shared" / "module_state.pkl"
     module_state.write_bytes(module_state.read_bytes()[:100])
-    cases.append((["eval", "--checkpoint", str(corrupt), "--scenario", "2x2grid", "--episodes", "1",
-                   "--out", str(tmp_path / "e")], "cannot load checkpoint"))  # fmt: skip
-    cases.append((["train", "--scenario", "2x2grid", "--gpu", "--out", str(tmp_path / "gpu")], "torch sees no CUDA GPU"))
+    cases.append(
+        (
+            [
+                "eval",
+                "--checkpoint",
+                str(corrupt),
+                "--scenario",
+                "2x2grid",
+                "--episodes",
+                "1",
+                "--out",
+                str(tmp_path / "e"),
+            ],
+            "cannot load checkpoint",
+        )
+    )
+    cases.append(
+        (["train", "--scenario", "2x2grid", "--gpu", "--out", str(tmp_path / "gpu")], "torch sees no CUDA GPU")
+    )
     # damaged run directories: refused before Ray starts, and left as they were
     truncated, listed = tmp_path / "truncated", tmp_path / "listed"
     for copy in (truncated, listed):
@@ -239,8 +423,11 @@ def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
     cases += [
         (["train", "--resume", str(truncated)], "learner_group/learner/state.pkl does not load"),
         (["train", "--resume", str(listed)], "is not a marlo run directory"),
-        (["train", "--resume", str(shared_run), "--timesteps", "-5"], "stop.timesteps must be greater than or equal to 1"),
-    ]  # fmt: skip
+        (
+            ["train", "--resume", str(shared_run), "--timesteps", "-5"],
+            "stop.timesteps must be greater than or equal to 1",
+        ),
+    ]
     untouched = {path: path.read_bytes() for path in (shared_run / "state.json", truncated / "state.json")}
     for args, message in cases:
         done = marlo(*args, ray_tmp=ray_tmp)
@@ -270,12 +457,38 @@ def test_a_resume_that_fails_before_training_leaves_the_run_as_it_was(tmp_path):
 def test_the_default_configuration_learns_to_beat_random_control(tmp_path, ray_tmp):
     # The default PPO (preset, gamma, junction one-hot) with only the episode shortened: a few
     # iterations on 2x2grid must give a policy clearly better than random greens on unseen seeds.
-    done = marlo("train", "--scenario", "2x2grid", "--timesteps", "16384", "--out", str(tmp_path), "--run-name", "smoke",
-                 "--set", "env.episode_seconds=600", ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "16384",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "smoke",
+        "--set",
+        "env.episode_seconds=600",
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    compared = marlo("benchmark", "--scenario", "2x2grid", "--controllers", f"random,ckpt:{tmp_path / 'smoke'}",
-                     "--seeds", "0,1,2", "--seconds", "600", "--out", str(tmp_path / "compare"), ray_tmp=ray_tmp)  # fmt: skip
+    compared = marlo(
+        "benchmark",
+        "--scenario",
+        "2x2grid",
+        "--controllers",
+        f"random,ckpt:{tmp_path / 'smoke'}",
+        "--seeds",
+        "0,1,2",
+        "--seconds",
+        "600",
+        "--out",
+        str(tmp_path / "compare"),
+        ray_tmp=ray_tmp,
+    )
     assert compared.returncode == 0, compared.stderr[-3000:]
-    delay = {name: summary["delay"]["mean"]
-             for name, summary in json.loads((tmp_path / "compare" / "metrics.json").read_text())["aggregate"].items()}
+    delay = {
+        name: summary["delay"]["mean"]
+        for name, summary in json.loads((tmp_path / "compare" / "metrics.json").read_text())["aggregate"].items()
+    }
     assert delay[f"ckpt:{tmp_path / 'smoke'}"] < 0.8 * delay["random"], delay

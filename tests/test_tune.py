@@ -9,19 +9,44 @@ import json
 import yaml
 
 from marlo_rllib.controllers.policy import load_controller
-
 from tests.conftest import marlo
 
-TINY = ["--set", "env.episode_seconds=300", "--set", "training.train_batch_size_per_learner=120",
-        "--set", "training.minibatch_size=60", "--set", "training.num_epochs=1",
-        "--set", "model.fcnet_hiddens=[32,32]"]  # fmt: skip
+TINY = [
+    "--set",
+    "env.episode_seconds=300",
+    "--set",
+    "training.train_batch_size_per_learner=120",
+    "--set",
+    "training.minibatch_size=60",
+    "--set",
+    "training.num_epochs=1",
+    "--set",
+    "model.fcnet_hiddens=[32,32]",
+]
 
 
 def test_search_summarises_trials_and_the_best_config_repeats(tmp_path, ray_tmp):
     search = tmp_path / "search.yaml"
     search.write_text("training.lr: {choice: [1.0e-4, 5.0e-4]}\ntraining.entropy_coeff: {uniform: [0.0, 0.02]}\n")
-    done = marlo("tune", "--scenario", "2x2grid", "--search", str(search), "--num-samples", "2", "--scheduler", "none",
-                 "--timesteps", "120", "--out", str(tmp_path), "--run-name", "search", *TINY, ray_tmp=ray_tmp)  # fmt: skip
+    done = marlo(
+        "tune",
+        "--scenario",
+        "2x2grid",
+        "--search",
+        str(search),
+        "--num-samples",
+        "2",
+        "--scheduler",
+        "none",
+        "--timesteps",
+        "120",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "search",
+        *TINY,
+        ray_tmp=ray_tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     folder = tmp_path / "search"
     rows = list(csv.DictReader((folder / "summary.csv").open()))
@@ -36,8 +61,16 @@ def test_search_summarises_trials_and_the_best_config_repeats(tmp_path, ray_tmp)
         assert trial_config["training"]["lr"] == float(row["training.lr"])
         load_controller(row["run_dir"])
     best_config = yaml.safe_load((folder / "best_config.yaml").read_text())
-    again = marlo("train", "--config", str(folder / "best_config.yaml"), "--out", str(tmp_path), "--run-name", "again",
-                  ray_tmp=ray_tmp)  # fmt: skip
+    again = marlo(
+        "train",
+        "--config",
+        str(folder / "best_config.yaml"),
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "again",
+        ray_tmp=ray_tmp,
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     repeated = yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())
     assert repeated["training"] == best_config["training"] and repeated["stop"] == best_config["stop"]

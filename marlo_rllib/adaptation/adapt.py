@@ -38,8 +38,20 @@ MMD_DRAWS = 5
 PRIORITY_EPSILON = 1e-3
 PRIORITY_ALPHA = 0.6  # P(row) ~ (|TD error| + epsilon)^alpha, as prioritised replay (Schaul et al., 2016)
 Q_LEARNERS = ("DQN", "CQL")
-LOG_FIELDS = ("bucket", "deployed_hours", "minutes", "demand_scale", "traffic", "seeds", "delay", "waiting_time", "mmd", "triggered",
-              "checkpoint", "finetuned_to")  # fmt: skip
+LOG_FIELDS = (
+    "bucket",
+    "deployed_hours",
+    "minutes",
+    "demand_scale",
+    "traffic",
+    "seeds",
+    "delay",
+    "waiting_time",
+    "mmd",
+    "triggered",
+    "checkpoint",
+    "finetuned_to",
+)
 
 
 @dataclass(frozen=True)
@@ -66,10 +78,24 @@ class AdaptPlan:
         return self.config["algorithm"]
 
 
-def plan_adaptation(checkpoint: str, scenario: str, out: str, *, dataset: str | None = None, demand_scale: float | None = None,
-                    traffic: str | None = None, drift_at: int = 2, buckets: int = 10, episodes_per_bucket: int = 1,
-                    ratio: float = 1.5, seed: int = 1000, reference_episodes: int = 2, mmd_samples: int = 1000,
-                    finetune_minutes: float = 10.0, workers: int | None = None) -> AdaptPlan:  # fmt: skip
+def plan_adaptation(
+    checkpoint: str,
+    scenario: str,
+    out: str,
+    *,
+    dataset: str | None = None,
+    demand_scale: float | None = None,
+    traffic: str | None = None,
+    drift_at: int = 2,
+    buckets: int = 10,
+    episodes_per_bucket: int = 1,
+    ratio: float = 1.5,
+    seed: int = 1000,
+    reference_episodes: int = 2,
+    mmd_samples: int = 1000,
+    finetune_minutes: float = 10.0,
+    workers: int | None = None,
+) -> AdaptPlan:
     """Checks every input before any simulation runs; a bad one is a UserError."""
     from marlo_rllib.algorithms import get_algorithm
     from marlo_rllib.config import check_seeds
@@ -80,9 +106,14 @@ def plan_adaptation(checkpoint: str, scenario: str, out: str, *, dataset: str | 
 
     if not (math.isfinite(ratio) and ratio > 0):
         raise UserError(f"--ratio must be a positive number, got {ratio}")
-    for name, value, low in (("--buckets", buckets, 1), ("--episodes-per-bucket", episodes_per_bucket, 1),
-                             ("--drift-at", drift_at, 0), ("--reference-episodes", reference_episodes, 1),
-                             ("--mmd-samples", mmd_samples, 2), ("--workers", workers or 1, 1)):  # fmt: skip
+    for name, value, low in (
+        ("--buckets", buckets, 1),
+        ("--episodes-per-bucket", episodes_per_bucket, 1),
+        ("--drift-at", drift_at, 0),
+        ("--reference-episodes", reference_episodes, 1),
+        ("--mmd-samples", mmd_samples, 2),
+        ("--workers", workers or 1, 1),
+    ):
         if value < low:
             raise UserError(f"{name} must be at least {low}, got {value}")
     if demand_scale is not None and not (math.isfinite(demand_scale) and demand_scale > 0):
@@ -104,10 +135,14 @@ def plan_adaptation(checkpoint: str, scenario: str, out: str, *, dataset: str | 
         spec.check_traffic(traffic, "--traffic")
     algorithm = get_algorithm(config["algorithm"])
     if algorithm.OFFLINE_ONLY and config["algorithm"] not in Q_LEARNERS:
-        raise UserError(f"{config['algorithm']} imitates its dataset; adapt fine-tunes online algorithms and the "
-                        f"Q-learners ({', '.join(Q_LEARNERS)})")  # fmt: skip
+        raise UserError(
+            f"{config['algorithm']} imitates its dataset; adapt fine-tunes online algorithms and the "
+            f"Q-learners ({', '.join(Q_LEARNERS)})"
+        )
     if config["policy"] == "independent":
-        raise UserError("adapt records the padded observations of one shared policy; this run has one policy per junction")
+        raise UserError(
+            "adapt records the padded observations of one shared policy; this run has one policy per junction"
+        )
     dataset = dataset or (config["dataset"] if algorithm.OFFLINE_ONLY else None)
     if algorithm.OFFLINE_ONLY and not dataset:
         raise UserError(f"{config['algorithm']} was trained offline: pass --dataset, the data it was trained on")
@@ -122,9 +157,24 @@ def plan_adaptation(checkpoint: str, scenario: str, out: str, *, dataset: str | 
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot write to --out {out_dir}: {exc.strerror}") from None
-    return AdaptPlan(run_dir, first, config, out_dir, demand_scale or config["env"]["demand_scale"], traffic, drift_at,
-                     buckets, episodes_per_bucket, ratio, seed, reference_episodes,
-                     Path(info["path"]) if dataset else None, mmd_samples, finetune_minutes, workers)  # fmt: skip
+    return AdaptPlan(
+        run_dir,
+        first,
+        config,
+        out_dir,
+        demand_scale or config["env"]["demand_scale"],
+        traffic,
+        drift_at,
+        buckets,
+        episodes_per_bucket,
+        ratio,
+        seed,
+        reference_episodes,
+        Path(info["path"]) if dataset else None,
+        mmd_samples,
+        finetune_minutes,
+        workers,
+    )
 
 
 def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
@@ -148,12 +198,24 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
             info = _record(plan, checkpoint, env, bucket, seeds, plan.episodes_per_bucket)
             mmds.append(bucket_mmd(_observations(bucket, rng, plan.mmd_samples), reference_obs, MMD_DRAWS, rng))
             fire = triggers(mmds, plan.ratio)
-            row = {"bucket": j, "deployed_hours": round((j + 1) * hours_per_bucket, 3), "demand_scale": env["demand_scale"], "traffic": env.get("traffic_scenario") or "",
-                   "seeds": " ".join(str(s) for s in info["seeds"]), "delay": round(info["behaviour_mean_delay"], 3),
-                   "waiting_time": round(info["behaviours"][0]["metrics"]["waiting_time"], 3),
-                   "mmd": round(mmds[-1], 6), "triggered": fire, "checkpoint": str(checkpoint), "finetuned_to": ""}  # fmt: skip
-            print(f"bucket {j}: demand {env['demand_scale']}{' ' + row['traffic'] if row['traffic'] else ''}, "
-                  f"delay {row['delay']:.2f} s, MMD {mmds[-1]:.4f}" + (" -> fine-tuning" if fire else ""), flush=True)  # fmt: skip
+            row = {
+                "bucket": j,
+                "deployed_hours": round((j + 1) * hours_per_bucket, 3),
+                "demand_scale": env["demand_scale"],
+                "traffic": env.get("traffic_scenario") or "",
+                "seeds": " ".join(str(s) for s in info["seeds"]),
+                "delay": round(info["behaviour_mean_delay"], 3),
+                "waiting_time": round(info["behaviours"][0]["metrics"]["waiting_time"], 3),
+                "mmd": round(mmds[-1], 6),
+                "triggered": fire,
+                "checkpoint": str(checkpoint),
+                "finetuned_to": "",
+            }
+            print(
+                f"bucket {j}: demand {env['demand_scale']}{' ' + row['traffic'] if row['traffic'] else ''}, "
+                f"delay {row['delay']:.2f} s, MMD {mmds[-1]:.4f}" + (" -> fine-tuning" if fire else ""),
+                flush=True,
+            )
             try:
                 if fire:
                     adapted, interrupted = _finetune(plan, checkpoint, env, j, reference)
@@ -187,20 +249,33 @@ def _world(plan: AdaptPlan, drifted: bool) -> dict[str, Any]:
     return env
 
 
-def _record(plan: AdaptPlan, checkpoint: Path, env: dict[str, Any], out: Path, seed: int, episodes: int) -> dict[str, Any]:
+def _record(
+    plan: AdaptPlan, checkpoint: Path, env: dict[str, Any], out: Path, seed: int, episodes: int
+) -> dict[str, Any]:
     from marlo_rllib.offline.collect import collect
 
     gamma = float(plan.config["training"].get("gamma", 0.99))
-    return collect(plan.config["scenario"], [f"ckpt:{checkpoint}"], episodes, out, seed=seed, gamma=gamma,
-                   episode_seconds=env["episode_seconds"], demand_scale=env["demand_scale"], workers=plan.workers,
-                   env=env)  # fmt: skip
+    return collect(
+        plan.config["scenario"],
+        [f"ckpt:{checkpoint}"],
+        episodes,
+        out,
+        seed=seed,
+        gamma=gamma,
+        episode_seconds=env["episode_seconds"],
+        demand_scale=env["demand_scale"],
+        workers=plan.workers,
+        env=env,
+    )
 
 
 def _reference(plan: AdaptPlan) -> Path:
     if plan.dataset is not None:
         return plan.dataset
     reference = plan.out / "reference"
-    print(f"recording the reference: {plan.reference_episodes} episodes of the policy on its training demand", flush=True)
+    print(
+        f"recording the reference: {plan.reference_episodes} episodes of the policy on its training demand", flush=True
+    )
     _record(plan, plan.checkpoint, _world(plan, drifted=False), reference, plan.seed, plan.reference_episodes)
     return reference
 
@@ -224,7 +299,9 @@ def _column(file: Path, name: str) -> list[Any]:
 # ---- fine-tuning ---------------------------------------------------------------------------------
 
 
-def _finetune(plan: AdaptPlan, checkpoint: Path, env: dict[str, Any], bucket: int, reference: Path) -> tuple[Path, bool]:
+def _finetune(
+    plan: AdaptPlan, checkpoint: Path, env: dict[str, Any], bucket: int, reference: Path
+) -> tuple[Path, bool]:
     """Trains from `checkpoint` on the drifted demand; returns the new run's best checkpoint (the
     old one if fine-tuning produced none) and whether Ctrl+C cut the fine-tuning short."""
     from marlo_rllib.config import compose, deep_merge
@@ -238,10 +315,27 @@ def _finetune(plan: AdaptPlan, checkpoint: Path, env: dict[str, Any], bucket: in
         prioritised_sample(checkpoint, datasets, replay, env, float(config["training"]["gamma"]))
         # offline DQN is CQL without the conservative penalty
         alpha = config["training"].get("alpha", 0.0) if plan.algorithm == "CQL" else 0.0
-        config = compose({key: config[key] for key in ("scenario", "policy", "seed", "env", "model", "resources",
-                                                       "evaluation", "stop", "checkpoint")},
-                         {"algorithm": "CQL", "dataset": str(replay),
-                          "training": {"alpha": alpha, "gamma": config["training"]["gamma"]}})  # fmt: skip
+        config = compose(
+            {
+                key: config[key]
+                for key in (
+                    "scenario",
+                    "policy",
+                    "seed",
+                    "env",
+                    "model",
+                    "resources",
+                    "evaluation",
+                    "stop",
+                    "checkpoint",
+                )
+            },
+            {
+                "algorithm": "CQL",
+                "dataset": str(replay),
+                "training": {"alpha": alpha, "gamma": config["training"]["gamma"]},
+            },
+        )
     command = f"marlo adapt (bucket {bucket}): fine-tune {checkpoint}"
     run_dir, weights = prepare_run(config, plan.out, f"finetune_{bucket:02d}", command, str(checkpoint))
     print(f"fine-tuning {plan.algorithm} for {plan.finetune_minutes:g} minutes: {run_dir}", flush=True)
@@ -250,8 +344,11 @@ def _finetune(plan: AdaptPlan, checkpoint: Path, env: dict[str, Any], bucket: in
     try:
         return resolve_checkpoint(run_dir), interrupted
     except UserError:
-        print(f"marlo: fine-tuning {run_dir} left no checkpoint ({state.get('error', state['status'])}); "
-              f"keeping {checkpoint}", file=sys.stderr)  # fmt: skip
+        print(
+            f"marlo: fine-tuning {run_dir} left no checkpoint ({state.get('error', state['status'])}); "
+            f"keeping {checkpoint}",
+            file=sys.stderr,
+        )
         return checkpoint, interrupted
 
 
@@ -263,8 +360,12 @@ def td_priorities(module: Any, columns: dict[str, np.ndarray], gamma: float) -> 
     from ray.rllib.core.columns import Columns
 
     def batch(observations: np.ndarray) -> dict[str, Any]:
-        return {Columns.OBS: {"observations": torch.as_tensor(observations, dtype=torch.float32),
-                              "action_mask": torch.as_tensor(columns["action_mask"], dtype=torch.float32)}}  # fmt: skip
+        return {
+            Columns.OBS: {
+                "observations": torch.as_tensor(observations, dtype=torch.float32),
+                "action_mask": torch.as_tensor(columns["action_mask"], dtype=torch.float32),
+            }
+        }
 
     with torch.no_grad():
         q = module.compute_q_values(batch(columns["obs"]))[QF_PREDS]
@@ -292,19 +393,31 @@ def prioritised_sample(checkpoint: Path, datasets: list[Path], out: Path, env: d
     columns = {name: np.asarray(table[name].to_pylist(), dtype=np.float32) for name in ("obs", "new_obs", "rewards")}
     columns["actions"] = np.asarray(table["actions"].to_pylist(), dtype=np.int64)
     columns["terminateds"] = np.asarray(table["terminateds"].to_pylist(), dtype=bool)
-    columns["action_mask"] = (np.asarray(table["action_mask"].to_pylist(), dtype=np.float32) if "action_mask" in table.column_names
-                              else np.ones((len(table), greens), dtype=np.float32))  # fmt: skip
+    columns["action_mask"] = (
+        np.asarray(table["action_mask"].to_pylist(), dtype=np.float32)
+        if "action_mask" in table.column_names
+        else np.ones((len(table), greens), dtype=np.float32)
+    )
     module = load_modules(checkpoint)[SHARED_MODULE]
     priorities = td_priorities(module, columns, gamma) ** PRIORITY_ALPHA
     rng = np.random.default_rng(len(table))
     chosen = rng.choice(len(table), len(table), replace=True, p=priorities / priorities.sum())
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
     pq.write_table(table.take(np.sort(chosen)), out / DATA_DIR / "sample.parquet")
-    info = {**first_info, "env": {**first_info["env"], "demand_scale": env["demand_scale"],
-                                  "traffic_scenario": env.get("traffic_scenario")},
-            "rows": len(table), "sources": [str(d) for d in datasets], "priority": "|TD error| + epsilon",
-            "priority_epsilon": PRIORITY_EPSILON, "priority_alpha": PRIORITY_ALPHA,
-            "mean_priority": float(np.mean(priorities))}  # fmt: skip
+    info = {
+        **first_info,
+        "env": {
+            **first_info["env"],
+            "demand_scale": env["demand_scale"],
+            "traffic_scenario": env.get("traffic_scenario"),
+        },
+        "rows": len(table),
+        "sources": [str(d) for d in datasets],
+        "priority": "|TD error| + epsilon",
+        "priority_epsilon": PRIORITY_EPSILON,
+        "priority_alpha": PRIORITY_ALPHA,
+        "mean_priority": float(np.mean(priorities)),
+    }
     (out / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
     return out
 
@@ -329,7 +442,7 @@ def plot(log: Path, out: Path) -> None:
     bottom.plot(hours, [float(r["delay"]) for r in rows], marker="o", color="tab:red")
     bottom.set_ylabel("delay (s)")
     bottom.set_xlabel("deployment time (simulated hours)")
-    for row, hour in zip(rows, hours):
+    for row, hour in zip(rows, hours, strict=True):
         if row["triggered"] == "True":
             for axis in (top, bottom):
                 axis.axvline(hour, color="grey", linestyle="--")

@@ -7,14 +7,17 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+from collections.abc import Callable
 from functools import cache, partial
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from marlo_rllib.errors import UserError
 
-ALGORITHMS = {name: f"marlo_rllib.algorithms.{name.lower()}"
-              for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "CQL", "BC", "MARWIL")}  # fmt: skip
+ALGORITHMS = {
+    name: f"marlo_rllib.algorithms.{name.lower()}"
+    for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "CQL", "BC", "MARWIL")
+}
 SHARED_MODULE = "shared"
 POLICY_LAYOUTS = ("shared", "independent", "central")
 ALIASES = {"MAPPO": ("PPO", "central")}  # name: (algorithm, policy layout)
@@ -44,19 +47,25 @@ def check_combination(algorithm: ModuleType, policy: str) -> None:
     if policy not in POLICY_LAYOUTS:
         raise UserError(f"unknown policy layout {policy!r}; valid: {', '.join(POLICY_LAYOUTS)}")
     if algorithm.OFFLINE_ONLY and policy != "shared":
-        raise UserError(f"--algo {algorithm.NAME} --policy {policy}: offline algorithms train one shared policy "
-                        "from every junction's transitions; use --policy shared")  # fmt: skip
+        raise UserError(
+            f"--algo {algorithm.NAME} --policy {policy}: offline algorithms train one shared policy "
+            "from every junction's transitions; use --policy shared"
+        )
     if policy == "central" and not algorithm.CENTRALIZED_CRITIC:
         able = [name for name in ALGORITHMS if get_algorithm(name).CENTRALIZED_CRITIC]
-        raise UserError(f"--algo {algorithm.NAME} --policy central: {algorithm.NAME} has no centralized critic; "
-                        + (f"use --algo {' or '.join(able)}" if able else "no algorithm has one yet"))  # fmt: skip
+        raise UserError(
+            f"--algo {algorithm.NAME} --policy central: {algorithm.NAME} has no centralized critic; "
+            + (f"use --algo {' or '.join(able)}" if able else "no algorithm has one yet")
+        )
 
 
 def check_masking(algorithm: ModuleType, policy: str, scenario: str, padded: bool) -> None:
     """A shared policy on junctions with different green counts needs padded greens masked."""
     if padded and policy != "independent" and not algorithm.ACTION_MASKING:
-        raise UserError(f"--algo {algorithm.NAME} --policy {policy} on {scenario}: its junctions have different "
-                        f"green counts and {algorithm.NAME} cannot mask padded greens; use --policy independent")  # fmt: skip
+        raise UserError(
+            f"--algo {algorithm.NAME} --policy {policy} on {scenario}: its junctions have different "
+            f"green counts and {algorithm.NAME} cannot mask padded greens; use --policy independent"
+        )
 
 
 @cache
@@ -68,8 +77,11 @@ def training_keys(name: str) -> frozenset[str]:
     names: set[str] = set(OFFLINE_TRAINING_KEYS) if algorithm.OFFLINE_ONLY else set()
     for config_class in algorithm.config_class().__mro__:
         if issubclass(config_class, AlgorithmConfig) and "training" in vars(config_class):
-            names |= {p.name for p in inspect.signature(config_class.training).parameters.values()
-                      if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}  # fmt: skip
+            names |= {
+                p.name
+                for p in inspect.signature(config_class.training).parameters.values()
+                if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+            }
     return frozenset(names - {"self"})
 
 
@@ -115,11 +127,21 @@ def sampling_settings(algorithm: ModuleType, config: dict[str, Any], probe: dict
             fragment = "auto" if share <= longest else math.ceil(share / math.ceil(share / longest))
         if config["evaluation"]["timeout_s"] is None:
             evaluation_timeout = max(MIN_EVALUATION_TIMEOUT_S, SAMPLE_TIMEOUT_MARGIN * episode_steps / env_steps_per_s)
-    return {"rollout_fragment_length": fragment, "sample_timeout_s": timeout, "evaluation_timeout_s": evaluation_timeout}
+    return {
+        "rollout_fragment_length": fragment,
+        "sample_timeout_s": timeout,
+        "evaluation_timeout_s": evaluation_timeout,
+    }
 
 
-def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: list[str], callbacks: type,
-                 state_dim: int | None = None, probe: dict[str, Any] | None = None) -> Any:  # fmt: skip
+def build_config(
+    config: dict[str, Any],
+    env_config: dict[str, Any],
+    agents: list[str],
+    callbacks: type,
+    state_dim: int | None = None,
+    probe: dict[str, Any] | None = None,
+) -> Any:
     """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose).
     state_dim: the size of the env's global state, for a centralized critic.
     probe: the bare env's measured `env_steps_per_s` and its `episode_steps` (prepare_run's probe),
@@ -135,8 +157,11 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
         from marlo_rllib.models.central_critic import AddGlobalState
 
         critic = {"state_dim": state_dim, "num_agents": len(agents), "critic_sharing": config["critic"]["sharing"]}
-        modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config),
-                                               model_config={**config["model"], **critic})}  # fmt: skip
+        modules = {
+            SHARED_MODULE: RLModuleSpec(
+                module_class=shared_module_class(config), model_config={**config["model"], **critic}
+            )
+        }
         training["learner_connector"] = partial(AddGlobalState, agents=agents)
     elif algorithm.OFFLINE_ONLY:  # no env runner tells the learner the spaces: the env does, here
         env = RLlibTrafficSignalEnv(env_config).par_env
@@ -156,7 +181,8 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     algorithm_config = (
         algorithm.config_class()()
         .environment(
-            RLlibTrafficSignalEnv, env_config=env_config,
+            RLlibTrafficSignalEnv,
+            env_config=env_config,
             # RLlib's checker steps unmasked random actions, which the env refuses on padded greens;
             # tests/test_env_api.py runs PettingZoo's API test instead.
             disable_env_checking=True,
@@ -180,9 +206,10 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
             evaluation_num_env_runners=resources["evaluation_num_env_runners"],
             evaluation_sample_timeout_s=sampling["evaluation_timeout_s"],
             evaluation_config=algorithm.config_class().overrides(
-                explore=False, env_config=evaluation_env,
+                explore=False,
+                env_config=evaluation_env,
                 metrics_num_episodes_for_smoothing=evaluation["episodes"],  # each evaluation stands alone
-            ),  # fmt: skip
+            ),
         )
         .fault_tolerance(
             restart_failed_env_runners=True,
@@ -196,6 +223,8 @@ def build_config(config: dict[str, Any], env_config: dict[str, Any], agents: lis
     if algorithm.OFFLINE_ONLY:
         from marlo_rllib.offline.pipeline import offline_data_settings
 
-        algorithm_config.offline_data(dataset_num_iters_per_learner=minibatches,
-                                      **offline_data_settings(config["dataset"], training["train_batch_size_per_learner"]))  # fmt: skip
+        algorithm_config.offline_data(
+            dataset_num_iters_per_learner=minibatches,
+            **offline_data_settings(config["dataset"], training["train_batch_size_per_learner"]),
+        )
     return algorithm_config

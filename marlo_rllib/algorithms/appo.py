@@ -12,8 +12,16 @@ OFFLINE_ONLY = False
 CENTRALIZED_CRITIC = False
 ACTION_MASKING = True
 
-_COMMON = {"gamma": 0.995, "lambda_": 0.95, "clip_param": 0.2, "grad_clip": 1.0, "entropy_coeff": 0.01,
-           "vf_loss_coeff": 0.5, "vtrace_clip_rho_threshold": 1.0, "vtrace_clip_pg_rho_threshold": 1.0}  # fmt: skip
+_COMMON = {
+    "gamma": 0.995,
+    "lambda_": 0.95,
+    "clip_param": 0.2,
+    "grad_clip": 1.0,
+    "entropy_coeff": 0.01,
+    "vf_loss_coeff": 0.5,
+    "vtrace_clip_rho_threshold": 1.0,
+    "vtrace_clip_pg_rho_threshold": 1.0,
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 1024, "minibatch_size": 512, "num_epochs": 2, **_COMMON},
     "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 1024, "num_epochs": 2, **_COMMON},

@@ -15,9 +15,19 @@ ACTION_MASKING = True
 
 # Sizes: train batch in transitions; dataset_num_iters_per_learner minibatches per iteration; the
 # target network is copied (tau 1.0) after every iteration.
-_COMMON = {"lr": 5e-4, "gamma": 0.99, "alpha": 1.0, "double_q": True, "dueling": True, "n_step": 1, "tau": 1.0,
-           "target_network_update_freq": 1, "grad_clip": 10.0, "td_error_loss_fn": "huber",
-           "num_steps_sampled_before_learning_starts": 0}  # fmt: skip
+_COMMON = {
+    "lr": 5e-4,
+    "gamma": 0.99,
+    "alpha": 1.0,
+    "double_q": True,
+    "dueling": True,
+    "n_step": 1,
+    "tau": 1.0,
+    "target_network_update_freq": 1,
+    "grad_clip": 10.0,
+    "td_error_loss_fn": "huber",
+    "num_steps_sampled_before_learning_starts": 0,
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"train_batch_size_per_learner": 256, "dataset_num_iters_per_learner": 100, **_COMMON},
     "gpu": {"train_batch_size_per_learner": 2048, "dataset_num_iters_per_learner": 100, **_COMMON},

@@ -23,14 +23,32 @@ def _buffer(capacity: int) -> dict[str, Any]:
 
 # Sizes: replay capacity in env steps; train batch in transitions per module; epsilon in env steps
 # sampled by each env runner.
-_COMMON = {"gamma": 0.995, "double_q": True, "dueling": True, "n_step": 3, "tau": 0.01,
-           "target_network_update_freq": 1, "grad_clip": 10.0, "td_error_loss_fn": "huber",
-           "epsilon": [[0, 1.0], [10_000, 0.05]]}  # fmt: skip
+_COMMON = {
+    "gamma": 0.995,
+    "double_q": True,
+    "dueling": True,
+    "n_step": 3,
+    "tau": 0.01,
+    "target_network_update_freq": 1,
+    "grad_clip": 10.0,
+    "td_error_loss_fn": "huber",
+    "epsilon": [[0, 1.0], [10_000, 0.05]],
+}
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 512, "replay_buffer_config": _buffer(100_000),
-            "num_steps_sampled_before_learning_starts": 2000, **_COMMON},  # fmt: skip
-    "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 2048, "replay_buffer_config": _buffer(500_000),
-            "num_steps_sampled_before_learning_starts": 2000, **_COMMON},  # fmt: skip
+    "cpu": {
+        "lr": 5e-4,
+        "train_batch_size_per_learner": 512,
+        "replay_buffer_config": _buffer(100_000),
+        "num_steps_sampled_before_learning_starts": 2000,
+        **_COMMON,
+    },
+    "gpu": {
+        "lr": 5e-4,
+        "train_batch_size_per_learner": 2048,
+        "replay_buffer_config": _buffer(500_000),
+        "num_steps_sampled_before_learning_starts": 2000,
+        **_COMMON,
+    },
 }
 ROLLOUT_FRAGMENT_LENGTH = 32
 

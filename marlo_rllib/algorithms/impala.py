@@ -12,8 +12,14 @@ CENTRALIZED_CRITIC = False
 ACTION_MASKING = True
 ROLLOUT_FRAGMENT_LENGTH = 64  # env steps; minibatches hold whole fragments
 
-_COMMON = {"gamma": 0.995, "grad_clip": 40.0, "entropy_coeff": 0.01, "vf_loss_coeff": 0.5,
-           "vtrace_clip_rho_threshold": 1.0, "vtrace_clip_pg_rho_threshold": 1.0}  # fmt: skip
+_COMMON = {
+    "gamma": 0.995,
+    "grad_clip": 40.0,
+    "entropy_coeff": 0.01,
+    "vf_loss_coeff": 0.5,
+    "vtrace_clip_rho_threshold": 1.0,
+    "vtrace_clip_pg_rho_threshold": 1.0,
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 6e-4, "train_batch_size_per_learner": 1024, "minibatch_size": 512, **_COMMON},
     "gpu": {"lr": 6e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 512, **_COMMON},

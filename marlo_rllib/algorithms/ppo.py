@@ -26,8 +26,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 1024, "num_epochs": 6, **_COMMON},
     "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 8192, "minibatch_size": 512, "num_epochs": 10, **_COMMON},
 }
-SEED_004_CPU = {"lr": 3e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 256, "num_epochs": 8,
-                **_COMMON, "gamma": 0.995, "lambda_": 0.95}  # fmt: skip
+SEED_004_CPU = {
+    "lr": 3e-4,
+    "train_batch_size_per_learner": 4096,
+    "minibatch_size": 256,
+    "num_epochs": 8,
+    **_COMMON,
+    "gamma": 0.995,
+    "lambda_": 0.95,
+}
 
 
 def config_class() -> type:

@@ -16,12 +16,26 @@ ACTION_MASKING = False
 
 _COMMON = {"gamma": 0.995, "tau": 0.01, "initial_alpha": 0.1, "target_entropy": "auto", "twin_q": True}
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "train_batch_size_per_learner": 4096,
-            "replay_buffer_config": {"type": "MultiAgentEpisodeReplayBuffer", "capacity": 500_000}, "training_intensity": 1.0,
-            "num_steps_sampled_before_learning_starts": 5000, **_COMMON},  # fmt: skip
-    "gpu": {"actor_lr": 5e-4, "critic_lr": 5e-4, "alpha_lr": 5e-4, "train_batch_size_per_learner": 8192,
-            "replay_buffer_config": {"type": "MultiAgentEpisodeReplayBuffer", "capacity": 1_000_000}, "training_intensity": 1.5,
-            "num_steps_sampled_before_learning_starts": 2000, **_COMMON},  # fmt: skip
+    "cpu": {
+        "actor_lr": 3e-4,
+        "critic_lr": 3e-4,
+        "alpha_lr": 3e-4,
+        "train_batch_size_per_learner": 4096,
+        "replay_buffer_config": {"type": "MultiAgentEpisodeReplayBuffer", "capacity": 500_000},
+        "training_intensity": 1.0,
+        "num_steps_sampled_before_learning_starts": 5000,
+        **_COMMON,
+    },
+    "gpu": {
+        "actor_lr": 5e-4,
+        "critic_lr": 5e-4,
+        "alpha_lr": 5e-4,
+        "train_batch_size_per_learner": 8192,
+        "replay_buffer_config": {"type": "MultiAgentEpisodeReplayBuffer", "capacity": 1_000_000},
+        "training_intensity": 1.5,
+        "num_steps_sampled_before_learning_starts": 2000,
+        **_COMMON,
+    },
 }
 ROLLOUT_FRAGMENT_LENGTH = 64
 

@@ -12,7 +12,8 @@ The env itself enforces yellow, min-green and max-green for every controller.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

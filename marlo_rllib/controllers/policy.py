@@ -89,14 +89,20 @@ class PolicyController(Controller):
         for agent in env.possible_agents:
             module_id = self.module_id(agent)
             if module_id not in self.modules.keys():
-                raise UserError(f"checkpoint {self.checkpoint} has no policy for junction {agent!r} of "
-                                f"{env.spec.name} (it has: {', '.join(sorted(self.modules.keys()))})")  # fmt: skip
+                raise UserError(
+                    f"checkpoint {self.checkpoint} has no policy for junction {agent!r} of "
+                    f"{env.spec.name} (it has: {', '.join(sorted(self.modules.keys()))})"
+                )
             module = self.modules[module_id]
-            for kind, want, have in (("observation", module.observation_space, env.observation_space(agent)),
-                                     ("action", module.action_space, env.action_space(agent))):  # fmt: skip
+            for kind, want, have in (
+                ("observation", module.observation_space, env.observation_space(agent)),
+                ("action", module.action_space, env.action_space(agent)),
+            ):
                 if want != have:
-                    raise UserError(f"checkpoint {self.checkpoint} does not fit {env.spec.name}: junction {agent} "
-                                    f"has {kind} space {have}, the policy expects {want}")  # fmt: skip
+                    raise UserError(
+                        f"checkpoint {self.checkpoint} does not fit {env.spec.name}: junction {agent} "
+                        f"has {kind} space {have}, the policy expects {want}"
+                    )
 
     def act(self, observations, infos):
         import torch
@@ -118,7 +124,7 @@ class PolicyController(Controller):
                     chosen = outputs[Columns.ACTIONS]
                 else:
                     chosen = outputs[Columns.ACTION_DIST_INPUTS].argmax(dim=-1)
-                actions.update(zip(agents, chosen.tolist()))
+                actions.update(zip(agents, chosen.tolist(), strict=True))
         return actions
 
 
@@ -138,8 +144,12 @@ def inference_only(module: Any) -> Any:
     critic or target networks."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    lean = RLModuleSpec(module_class=type(module), observation_space=module.observation_space,
-                        action_space=module.action_space, model_config=module.model_config,
-                        inference_only=True).build()  # fmt: skip
+    lean = RLModuleSpec(
+        module_class=type(module),
+        observation_space=module.observation_space,
+        action_space=module.action_space,
+        model_config=module.model_config,
+        inference_only=True,
+    ).build()
     lean.set_state(module.get_state(inference_only=True))
     return lean.eval()

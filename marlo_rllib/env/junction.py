@@ -52,9 +52,7 @@ class Junction:
         key = (current, target)
         if key not in self._yellows:
             old, new = self.greens[current], self.greens[target]
-            self._yellows[key] = "".join(
-                "y" if o in "Gg" and n in "rs" else o for o, n in zip(old, new, strict=True)
-            )
+            self._yellows[key] = "".join("y" if o in "Gg" and n in "rs" else o for o, n in zip(old, new, strict=True))
         return self._yellows[key]
 
     def green_index(self, state: str) -> int | None:
@@ -109,7 +107,5 @@ def link_neighbours(junctions: dict[str, Junction]) -> None:
     """Two traffic lights are neighbours when an edge leaves one and enters the other."""
     for a in junctions.values():
         a.neighbours = sorted(
-            b.id
-            for b in junctions.values()
-            if b.id != a.id and (a.out_edges & b.in_edges or b.out_edges & a.in_edges)
+            b.id for b in junctions.values() if b.id != a.id and (a.out_edges & b.in_edges or b.out_edges & a.in_edges)
         )

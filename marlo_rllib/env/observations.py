@@ -7,8 +7,9 @@ the same thing for every junction and the padding is zeros at the end of each bl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -23,12 +24,17 @@ class Layout:
     neighbours: int
 
     @classmethod
-    def of(cls, junction: Junction) -> "Layout":
+    def of(cls, junction: Junction) -> Layout:
         return cls(junction.n_greens, len(junction.in_lanes), len(junction.neighbours))
 
     @classmethod
-    def widest(cls, layouts: list["Layout"]) -> "Layout":
-        return cls(*(max(values) for values in zip(*((l.greens, l.lanes, l.neighbours) for l in layouts))))
+    def widest(cls, layouts: list[Layout]) -> Layout:
+        return cls(
+            *(
+                max(values)
+                for values in zip(*((each.greens, each.lanes, each.neighbours) for each in layouts), strict=True)
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ raise UserError.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from marlo_rllib.env.traffic import JunctionTraffic
 from marlo_rllib.errors import UserError
@@ -80,8 +81,11 @@ def _bind(name: str, params: dict[str, Any]) -> Reward:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise UserError(f"reward {name!r} parameter {key!r} must be a number, got {value!r}")
     accumulated = fn is diff_accumulated_waiting
-    return Reward(lambda now, before: fn(now, before, **params), needs_vehicle_ids=fn is throughput or accumulated,
-                  needs_accumulated_waiting=accumulated)  # fmt: skip
+    return Reward(
+        lambda now, before: fn(now, before, **params),
+        needs_vehicle_ids=fn is throughput or accumulated,
+        needs_accumulated_waiting=accumulated,
+    )
 
 
 def make_reward(name: str, params: dict[str, Any] | None = None) -> Reward:

@@ -26,6 +26,6 @@ class JunctionTraffic:
     accumulated_waiting: float = 0.0
 
     @classmethod
-    def empty(cls, n_in: int, n_out: int) -> "JunctionTraffic":
+    def empty(cls, n_in: int, n_out: int) -> JunctionTraffic:
         zeros_in = np.zeros(n_in, dtype=np.float32)
         return cls(zeros_in, zeros_in, zeros_in, np.zeros(n_out, dtype=np.float32))

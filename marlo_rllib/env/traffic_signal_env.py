@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import xml.etree.ElementTree as ET
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,10 @@ class TrafficSignalEnv(ParallelEnv):
         self.junctions = self._read_structure()
         self.output_dir = Path(tempfile.mkdtemp(prefix="marlo-sumo-"))
         self.possible_agents = list(self.junctions)
-        self._ids = {a: np.eye(len(self.possible_agents), dtype=np.float32)[i] if agent_id else np.zeros(0, np.float32)
-                     for i, a in enumerate(self.possible_agents)}  # fmt: skip
+        self._ids = {
+            a: np.eye(len(self.possible_agents), dtype=np.float32)[i] if agent_id else np.zeros(0, np.float32)
+            for i, a in enumerate(self.possible_agents)
+        }
         self.agents: list[str] = []
         native = {a: Layout.of(j) for a, j in self.junctions.items()}
         widest = Layout.widest(list(native.values()))
@@ -154,24 +156,38 @@ class TrafficSignalEnv(ParallelEnv):
     def _sumo_command(self, with_routes: bool, seed: int) -> list[str]:
         cmd = [
             sumo.binary("sumo-gui" if self.render_mode == "human" else "sumo"),
-            "--net-file", str(self.spec.net),
-            "--begin", str(self.begin),
-            "--step-length", str(self.spec.step_length),
-            "--seed", str(seed),
-            "--time-to-teleport", str(self.time_to_teleport),
-            "--no-step-log", "true",
-            "--no-warnings", "true",
-            "--duration-log.disable", "true",
-        ]  # fmt: skip
+            "--net-file",
+            str(self.spec.net),
+            "--begin",
+            str(self.begin),
+            "--step-length",
+            str(self.spec.step_length),
+            "--seed",
+            str(seed),
+            "--time-to-teleport",
+            str(self.time_to_teleport),
+            "--no-step-log",
+            "true",
+            "--no-warnings",
+            "true",
+            "--duration-log.disable",
+            "true",
+        ]
         if with_routes:
             cmd += [
-                "--route-files", ",".join(str(r) for r in self.spec.routes),
-                "--scale", str(self.demand_scale),
-                "--tripinfo-output", str(self.output_dir / "tripinfo.xml"),
-                "--tripinfo-output.write-unfinished", "true",
-                "--tripinfo-output.write-undeparted", "true",
-                "--statistic-output", str(self.output_dir / "statistics.xml"),
-            ]  # fmt: skip
+                "--route-files",
+                ",".join(str(r) for r in self.spec.routes),
+                "--scale",
+                str(self.demand_scale),
+                "--tripinfo-output",
+                str(self.output_dir / "tripinfo.xml"),
+                "--tripinfo-output.write-unfinished",
+                "true",
+                "--tripinfo-output.write-undeparted",
+                "true",
+                "--statistic-output",
+                str(self.output_dir / "statistics.xml"),
+            ]
         if with_routes and self.reward_fn.needs_accumulated_waiting:  # SUMO forgets waiting older than 100 s by default
             cmd += ["--waiting-time-memory", str(self.end - self.begin)]
         if with_routes and self.program == "actuated":
@@ -186,8 +202,9 @@ class TrafficSignalEnv(ParallelEnv):
         if not path.exists():
             root = ET.Element("additional")
             for logic in ET.parse(self.spec.net).getroot().iter("tlLogic"):
-                actuated = ET.SubElement(root, "tlLogic", id=logic.get("id"), programID=ACTUATED_PROGRAM,
-                                         type="actuated", offset="0")  # fmt: skip
+                actuated = ET.SubElement(
+                    root, "tlLogic", id=logic.get("id"), programID=ACTUATED_PROGRAM, type="actuated", offset="0"
+                )
                 for phase in logic.iter("phase"):
                     attributes = dict(phase.attrib)
                     if is_green(attributes["state"]):
@@ -212,11 +229,13 @@ class TrafficSignalEnv(ParallelEnv):
     def _index_lanes(self) -> None:
         rows: dict[str, int] = {}
         for junction in self.junctions.values():
-            junction.in_idx = np.array([rows.setdefault(l, len(rows)) for l in junction.in_lanes], dtype=np.int64)
-            junction.out_idx = np.array([rows.setdefault(l, len(rows)) for l in junction.out_lanes], dtype=np.int64)
+            junction.in_idx = np.array([rows.setdefault(lane, len(rows)) for lane in junction.in_lanes], dtype=np.int64)
+            junction.out_idx = np.array(
+                [rows.setdefault(lane, len(rows)) for lane in junction.out_lanes], dtype=np.int64
+            )
         self._lanes = list(rows)
         if self.reward_fn.needs_vehicle_ids:
-            self._vehicle_lanes = list(dict.fromkeys(l for j in self.junctions.values() for l in j.in_lanes))
+            self._vehicle_lanes = list(dict.fromkeys(lane for j in self.junctions.values() for lane in j.in_lanes))
 
     def _vector_size(self, agent: str) -> int:
         return self.observation_fn.size(self.layouts[agent]) + len(self._ids[agent])
@@ -303,8 +322,12 @@ class TrafficSignalEnv(ParallelEnv):
         if done:
             metrics = self._finish_episode()
             for agent in self.agents:
-                infos[agent] = {"metrics": metrics.as_dict(), "scenario": self.spec.name,
-                                 "traffic_scenario": self.spec.traffic_name, "seed": self.seed_used}
+                infos[agent] = {
+                    "metrics": metrics.as_dict(),
+                    "scenario": self.spec.name,
+                    "traffic_scenario": self.spec.traffic_name,
+                    "seed": self.seed_used,
+                }
         observations = self._observations
         infos = self._with_state(infos)
         terminations = {a: False for a in self.agents}
@@ -348,11 +371,11 @@ class TrafficSignalEnv(ParallelEnv):
 
     def _read_traffic(self) -> dict[str, JunctionTraffic]:
         results = self._conn.lane.getAllSubscriptionResults()
-        table = np.array([[results[l][v] for v in LANE_VARS] for l in self._lanes], dtype=np.float32)
-        vehicles_on = {l: results[l][tc.LAST_STEP_VEHICLE_ID_LIST] for l in self._vehicle_lanes}
+        table = np.array([[results[lane][v] for v in LANE_VARS] for lane in self._lanes], dtype=np.float32)
+        vehicles_on = {lane: results[lane][tc.LAST_STEP_VEHICLE_ID_LIST] for lane in self._vehicle_lanes}
         traffic = {}
         for agent, j in self.junctions.items():
-            ids = frozenset(v for l in j.in_lanes for v in vehicles_on[l]) if vehicles_on else frozenset()
+            ids = frozenset(v for lane in j.in_lanes for v in vehicles_on[lane]) if vehicles_on else frozenset()
             rows = table[j.in_idx]
             accumulated = self._accumulated_waiting(agent, ids) if self.reward_fn.needs_accumulated_waiting else 0.0
             traffic[agent] = JunctionTraffic(rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids, accumulated)

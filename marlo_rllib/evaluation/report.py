@@ -28,7 +28,7 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 def aggregate(results: list[EpisodeResult]) -> dict[str, dict[str, float]]:
     return {
-        name: dict(zip(("mean", "ci95"), mean_ci([r.metrics[name] for r in results])), n=len(results))
+        name: dict(zip(("mean", "ci95"), mean_ci([r.metrics[name] for r in results]), strict=True), n=len(results))
         for name in METRIC_NAMES
     }
 
@@ -88,7 +88,7 @@ def plot_bars(path: Path, aggregates: dict[str, dict[str, dict[str, float]]], ti
     metrics = TABLE_METRICS[:6]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     names = list(aggregates)
-    for ax, metric in zip(axes.flat, metrics):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         means = [aggregates[c][metric]["mean"] for c in names]
         cis = [aggregates[c][metric]["ci95"] for c in names]
         ax.bar(names, means, yerr=cis, capsize=4, color=[f"C{i}" for i in range(len(names))])
@@ -108,9 +108,12 @@ def plot_queue_heatmap(path: Path, result: EpisodeResult, delta_time: int, title
 
     fig, ax = plt.subplots(figsize=(12, max(3, 0.3 * len(result.agents) + 1.5)))
     image = ax.imshow(
-        result.queue_trace.T, aspect="auto", cmap="magma_r", interpolation="nearest",
+        result.queue_trace.T,
+        aspect="auto",
+        cmap="magma_r",
+        interpolation="nearest",
         extent=(0, result.queue_trace.shape[0] * delta_time, len(result.agents) - 0.5, -0.5),
-    )  # fmt: skip
+    )
     ax.set_yticks(range(len(result.agents)), [a[:24] for a in result.agents], fontsize=7)
     ax.set_xlabel("seconds into the episode")
     ax.set_title(f"{title}: halting vehicles per junction (seed {result.seed})")

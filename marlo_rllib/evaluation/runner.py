@@ -57,7 +57,11 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     # A trained policy's own settings (observation, decision timing) win over the comparison's.
     env = TrafficSignalEnv(task.scenario, seed=task.seed, **{**task.env_options, **controller.env_options})
     rng = np.random.default_rng([task.seed, 1])  # not the stream RandomGreens draws from
-    recorder = TransitionRecorder(env, f"{task.controller}@{task.seed}", task.controller, task.gamma) if task.record_to else None
+    recorder = (
+        TransitionRecorder(env, f"{task.controller}@{task.seed}", task.controller, task.gamma)
+        if task.record_to
+        else None
+    )
     try:
         observations, infos = env.reset(seed=task.seed)
         controller.reset(env, seed=task.seed)
@@ -73,13 +77,16 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
             trace.append([float(env.traffic[a].in_halting.sum()) for a in env.possible_agents])
         metrics = next(iter(infos.values()))["metrics"]
         rows, reward_sum = recorder.write(Path(task.record_to)) if recorder else (0, 0.0)
-        return EpisodeResult(task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows,
-                             reward_sum)  # fmt: skip
+        return EpisodeResult(
+            task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows, reward_sum
+        )
     finally:
         env.close()
 
 
-def run_episodes(tasks: list[EpisodeTask], workers: int | None = None, progress: bool | None = None) -> list[EpisodeResult]:
+def run_episodes(
+    tasks: list[EpisodeTask], workers: int | None = None, progress: bool | None = None
+) -> list[EpisodeResult]:
     """Results in the order of `tasks`. workers=1 runs here, in this process. progress: a bar on
     stderr (None: when stderr is a terminal)."""
     workers = min(workers or os.cpu_count() or 1, len(tasks))

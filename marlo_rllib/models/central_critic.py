@@ -29,7 +29,7 @@ ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "silu": torch.nn.Si
 
 def mlp(sizes: list[int], activation: str) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
         layers.append(torch.nn.Linear(fan_in, fan_out))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -78,8 +78,9 @@ class AddGlobalState(ConnectorV2):
     """Learner connector: a GLOBAL_STATE and an AGENT_INDEX column for every agent step, read from
     the infos the env wrote (`state_in_infos=True`)."""
 
-    def __init__(self, input_observation_space: Any = None, input_action_space: Any = None, *,
-                 agents: list[str], **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, input_observation_space: Any = None, input_action_space: Any = None, *, agents: list[str], **kwargs: Any
+    ) -> None:
         super().__init__(input_observation_space, input_action_space, **kwargs)
         self.agent_index = {agent: i for i, agent in enumerate(agents)}
 
@@ -87,9 +88,15 @@ class AddGlobalState(ConnectorV2):
         for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
             steps = len(episode)
             infos = episode.get_infos(slice(0, steps))
-            self.add_n_batch_items(batch, GLOBAL_STATE, items_to_add=[np.asarray(i["state"]) for i in infos],
-                                   num_items=steps, single_agent_episode=episode)  # fmt: skip
+            self.add_n_batch_items(
+                batch,
+                GLOBAL_STATE,
+                items_to_add=[np.asarray(i["state"]) for i in infos],
+                num_items=steps,
+                single_agent_episode=episode,
+            )
             index = self.agent_index[episode.agent_id]
-            self.add_n_batch_items(batch, AGENT_INDEX, items_to_add=[index] * steps, num_items=steps,
-                                   single_agent_episode=episode)  # fmt: skip
+            self.add_n_batch_items(
+                batch, AGENT_INDEX, items_to_add=[index] * steps, num_items=steps, single_agent_episode=episode
+            )
         return batch

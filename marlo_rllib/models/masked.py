@@ -49,8 +49,9 @@ class MaskedObservations:
         observations = batch[Columns.OBS]
         return {**batch, Columns.OBS: observations["observations"]}, observations["action_mask"]
 
-    def masked_call(self, forward: Any, batch: dict[str, Any], key: str = Columns.ACTION_DIST_INPUTS,
-                    **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+    def masked_call(
+        self, forward: Any, batch: dict[str, Any], key: str = Columns.ACTION_DIST_INPUTS, **kwargs: Any
+    ) -> dict[str, Any]:
         """forward() on the inner observations, with the logits under `key` masked."""
         inner, mask = self.unmask(batch)
         outputs = forward(inner, **kwargs)

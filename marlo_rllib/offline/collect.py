@@ -22,9 +22,9 @@ from marlo_rllib.offline import COLLECT_SEED
 from marlo_rllib.offline.dataset import DATA_DIR, ENV_KEYS, FORMAT, export_npz, space_summary
 
 
-
-def env_settings(scenario: str, episode_seconds: int | None, demand_scale: float,
-                 env: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def env_settings(
+    scenario: str, episode_seconds: int | None, demand_scale: float, env: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The env settings of the dataset, resolved the way `marlo train` resolves a run's; `env`: a
     run's env section (its observation, reward, ...) instead of the defaults."""
     from marlo_rllib.config import DEFAULTS
@@ -44,17 +44,32 @@ def check_behaviours(names: list[str], epsilon: float) -> None:
     for name in names:
         controller = make_controller(name)
         if controller.env_options.get("program") and epsilon > 0:
-            raise UserError(f"--epsilon {epsilon}: {name} runs SUMO's own signal program, which cannot be "
-                            "epsilon-mixed; collect it with --epsilon 0")  # fmt: skip
+            raise UserError(
+                f"--epsilon {epsilon}: {name} runs SUMO's own signal program, which cannot be "
+                "epsilon-mixed; collect it with --epsilon 0"
+            )
         if name.startswith("ckpt:") and not controller.env_options["shared_spaces"]:
-            raise UserError(f"{name} holds one policy per junction; the dataset records the padded observations "
-                            "of a shared policy, so collect from a shared-policy checkpoint")  # fmt: skip
+            raise UserError(
+                f"{name} holds one policy per junction; the dataset records the padded observations "
+                "of a shared policy, so collect from a shared-policy checkpoint"
+            )
 
 
-def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, epsilon: float = 0.0,
-            seed: int = COLLECT_SEED, gamma: float = 0.99, episode_seconds: int | None = None,
-            demand_scale: float = 1.0, workers: int | None = None, npz: bool = False,
-            env: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def collect(
+    scenario: str,
+    behaviours: list[str],
+    episodes: int,
+    out: Path,
+    *,
+    epsilon: float = 0.0,
+    seed: int = COLLECT_SEED,
+    gamma: float = 0.99,
+    episode_seconds: int | None = None,
+    demand_scale: float = 1.0,
+    workers: int | None = None,
+    npz: bool = False,
+    env: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Records the dataset into `out` and returns its dataset.json content. env: a run's env section
     to record under (default: the defaults)."""
     from marlo_rllib.env import TrafficSignalEnv
@@ -85,9 +100,19 @@ def collect(scenario: str, behaviours: list[str], episodes: int, out: Path, *, e
     env = {key: settings.get(key) for key in ENV_KEYS}
     options = {"shared_spaces": True, "backend": settings["backend"], **env}
     seeds = list(range(seed, seed + episodes))
-    tasks = [EpisodeTask(settings["scenario"], name, s, options, epsilon=epsilon, gamma=gamma,
-                         record_to=str(out / DATA_DIR / f"{index:02d}-{controller_label(name)}-{s}.parquet"))
-             for index, name in enumerate(behaviours) for s in seeds]  # fmt: skip
+    tasks = [
+        EpisodeTask(
+            settings["scenario"],
+            name,
+            s,
+            options,
+            epsilon=epsilon,
+            gamma=gamma,
+            record_to=str(out / DATA_DIR / f"{index:02d}-{controller_label(name)}-{s}.parquet"),
+        )
+        for index, name in enumerate(behaviours)
+        for s in seeds
+    ]
     probe = TrafficSignalEnv(settings["scenario"], **options)
     spaces, spec_name = space_summary(probe), probe.spec.name
     probe.close()
@@ -128,5 +153,10 @@ def _behaviour_summary(name: str, results: list[Any]) -> dict[str, Any]:
     from marlo_rllib.evaluation import aggregate
 
     metrics = {metric: summary["mean"] for metric, summary in aggregate(results).items()}
-    return {"name": name, "episodes": len(results), "mean_delay": metrics["delay"], "metrics": metrics,
-            "mean_reward": _mean_reward(results)}  # fmt: skip
+    return {
+        "name": name,
+        "episodes": len(results),
+        "mean_delay": metrics["delay"],
+        "metrics": metrics,
+        "mean_reward": _mean_reward(results),
+    }

@@ -41,7 +41,7 @@ class CQLTorchLearner(DQNTorchLearner):
 
 class CQL(OfflineTraining, DQN):
     @classmethod
-    def get_default_config(cls) -> "CQLConfig":
+    def get_default_config(cls) -> CQLConfig:
         return CQLConfig()
 
 
@@ -52,7 +52,7 @@ class CQLConfig(DQNConfig):
         self.min_sample_timesteps_per_iteration = 0  # DQN's 1000 counts env-runner samples, which offline has none of
         self.alpha = 1.0
 
-    def training(self, *, alpha: float = NotProvided, **kwargs: Any) -> "CQLConfig":
+    def training(self, *, alpha: float = NotProvided, **kwargs: Any) -> CQLConfig:
         """alpha: weight of the conservative penalty."""
         super().training(**kwargs)
         if alpha is not NotProvided:

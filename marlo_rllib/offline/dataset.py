@@ -26,11 +26,30 @@ from marlo_rllib.errors import UserError
 
 FORMAT = "marlo-offline-1"
 DATA_DIR = "data"
-COLUMNS = ("eps_id", "agent_id", "t", "obs", "actions", "rewards", "new_obs", "terminateds", "truncateds", "returns",
-           "behaviour")  # fmt: skip
+COLUMNS = (
+    "eps_id",
+    "agent_id",
+    "t",
+    "obs",
+    "actions",
+    "rewards",
+    "new_obs",
+    "terminateds",
+    "truncateds",
+    "returns",
+    "behaviour",
+)
 INFO_KEYS = ("format", "rows", "scenario", "env", "spaces")
-ENV_KEYS = ("observation", "reward", "reward_params", "timing", "episode_seconds", "demand_scale", "agent_id",
-            "traffic_scenario")  # fmt: skip
+ENV_KEYS = (
+    "observation",
+    "reward",
+    "reward_params",
+    "timing",
+    "episode_seconds",
+    "demand_scale",
+    "agent_id",
+    "traffic_scenario",
+)
 
 
 class TransitionRecorder:
@@ -42,8 +61,15 @@ class TransitionRecorder:
         self.env, self.episode_id, self.behaviour, self.gamma = env, episode_id, behaviour, gamma
         self.steps: list[tuple[dict, dict, dict, dict, dict, dict]] = []
 
-    def add(self, observations: dict, actions: dict, rewards: dict, next_observations: dict,
-            terminations: dict, truncations: dict) -> None:  # fmt: skip
+    def add(
+        self,
+        observations: dict,
+        actions: dict,
+        rewards: dict,
+        next_observations: dict,
+        terminations: dict,
+        truncations: dict,
+    ) -> None:
         # A program (fixed, actuated) picks no actions: the logged action is the green that ran.
         taken = {a: int(actions[a]) if a in actions else self.env.signals[a].green for a in rewards}
         self.steps.append((observations, taken, rewards, next_observations, terminations, truncations))
@@ -60,8 +86,10 @@ class TransitionRecorder:
 
         def rows(index: int, dtype: Any, key: str | None = None) -> np.ndarray:
             """One entry per step and agent, step-major: the step tuple's `index` field (its `key`)."""
-            return np.array([step[index][a] if key is None else step[index][a][key]
-                             for step in self.steps for a in agents], dtype=dtype)  # fmt: skip
+            return np.array(
+                [step[index][a] if key is None else step[index][a][key] for step in self.steps for a in agents],
+                dtype=dtype,
+            )
 
         columns = {
             "eps_id": np.full(steps * len(agents), self.episode_id),
@@ -102,8 +130,10 @@ class TransitionRecorder:
 
 def epsilon_mix(actions: dict[str, int], env: Any, rng: np.random.Generator, epsilon: float) -> dict[str, int]:
     """Each junction's action, replaced with probability epsilon by a uniformly drawn real green."""
-    return {a: int(rng.integers(env.junctions[a].n_greens)) if rng.random() < epsilon else int(action)
-            for a, action in actions.items()}  # fmt: skip
+    return {
+        a: int(rng.integers(env.junctions[a].n_greens)) if rng.random() < epsilon else int(action)
+        for a, action in actions.items()
+    }
 
 
 def space_summary(env: Any) -> dict[str, Any]:
@@ -151,16 +181,22 @@ def load_dataset(path: str | Path) -> dict[str, Any]:
         try:
             parquet = pq.ParquetFile(file)
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
-            raise UserError(f"dataset {dataset}: {file.name} is not a readable Parquet file "
-                            f"({type(exc).__name__}: {str(exc)[:120]})") from None  # fmt: skip
+            raise UserError(
+                f"dataset {dataset}: {file.name} is not a readable Parquet file "
+                f"({type(exc).__name__}: {str(exc)[:120]})"
+            ) from None
         absent = [column for column in COLUMNS if column not in parquet.schema_arrow.names]
         if absent:
-            raise UserError(f"dataset {dataset}: {file.name} lacks the columns {', '.join(absent)}; "
-                            "it was not written by marlo collect")  # fmt: skip
+            raise UserError(
+                f"dataset {dataset}: {file.name} lacks the columns {', '.join(absent)}; "
+                "it was not written by marlo collect"
+            )
         rows += parquet.metadata.num_rows
     if rows != expected:
-        raise UserError(f"dataset {dataset}: dataset.json counts {expected} rows, the Parquet files hold {rows} "
-                        "(a file is missing or was added)")  # fmt: skip
+        raise UserError(
+            f"dataset {dataset}: dataset.json counts {expected} rows, the Parquet files hold {rows} "
+            "(a file is missing or was added)"
+        )
     info["path"] = str(dataset)
     return info
 
@@ -176,12 +212,15 @@ def check_fits(info: dict[str, Any], env: Any, env_config: dict[str, Any]) -> No
             f"actions {spaces['action']}"
         )
     if recorded["action_masks"] != spaces["action_masks"]:
-        raise UserError(f"dataset {info['path']} was recorded on {info['scenario']}, whose junctions differ "
-                        f"from {env.spec.name}'s")  # fmt: skip
+        raise UserError(
+            f"dataset {info['path']} was recorded on {info['scenario']}, whose junctions differ from {env.spec.name}'s"
+        )
     for key in ENV_KEYS:
         if info["env"].get(key) != env_config.get(key):
-            raise UserError(f"dataset {info['path']} was recorded with env.{key} = {info['env'].get(key)!r}; "
-                            f"this run has {env_config.get(key)!r}")  # fmt: skip
+            raise UserError(
+                f"dataset {info['path']} was recorded with env.{key} = {info['env'].get(key)!r}; "
+                f"this run has {env_config.get(key)!r}"
+            )
 
 
 def export_npz(dataset: Path) -> Path:
@@ -195,24 +234,35 @@ def export_npz(dataset: Path) -> Path:
         table = pq.read_table(file).to_pydict()
         steps = len(table["t"]) // len(agents)
 
-        def grid(name: str, dtype: Any) -> np.ndarray:
+        def grid(name: str, dtype: Any, table: dict = table, steps: int = steps) -> np.ndarray:
             values = np.asarray(table[name], dtype=dtype)
             return values.reshape(steps, len(agents), *values.shape[1:])
 
-        episodes.append({
-            "observations": grid("obs", np.float32), "actions": grid("actions", np.int64),
-            "rewards": grid("rewards", np.float32), "next_observations": grid("new_obs", np.float32),
-            "dones": grid("terminateds", bool) | grid("truncateds", bool),
-            "behaviour": table["behaviour"][0],
-        })  # fmt: skip
+        episodes.append(
+            {
+                "observations": grid("obs", np.float32),
+                "actions": grid("actions", np.int64),
+                "rewards": grid("rewards", np.float32),
+                "next_observations": grid("new_obs", np.float32),
+                "dones": grid("terminateds", bool) | grid("truncateds", bool),
+                "behaviour": table["behaviour"][0],
+            }
+        )
     steps = {len(e["actions"]) for e in episodes}
     if len(steps) > 1:
         raise UserError(f"--format npz needs episodes of one length; {dataset} has {sorted(steps)} steps")
-    arrays = {key: np.stack([e[key] for e in episodes]) for key in ("observations", "actions", "rewards",
-                                                                   "next_observations", "dones")}  # fmt: skip
+    arrays = {
+        key: np.stack([e[key] for e in episodes])
+        for key in ("observations", "actions", "rewards", "next_observations", "dones")
+    }
     path = dataset / "dataset.npz"
-    np.savez_compressed(path, **arrays, agents=np.array(agents), behaviour=np.array([e["behaviour"] for e in episodes]),
-                        action_mask=np.array([info["spaces"]["action_masks"][a] for a in agents], dtype=np.int8))  # fmt: skip
+    np.savez_compressed(
+        path,
+        **arrays,
+        agents=np.array(agents),
+        behaviour=np.array([e["behaviour"] for e in episodes]),
+        action_mask=np.array([info["spaces"]["action_masks"][a] for a in agents], dtype=np.int8),
+    )
     return path
 
 

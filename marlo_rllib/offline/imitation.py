@@ -13,7 +13,7 @@ from marlo_rllib.offline.pipeline import OfflineTraining
 
 class MarloBC(OfflineTraining, BC):
     @classmethod
-    def get_default_config(cls) -> "MarloBCConfig":
+    def get_default_config(cls) -> MarloBCConfig:
         return MarloBCConfig()
 
 
@@ -24,7 +24,7 @@ class MarloBCConfig(BCConfig):
 
 class MarloMARWIL(OfflineTraining, MARWIL):
     @classmethod
-    def get_default_config(cls) -> "MarloMARWILConfig":
+    def get_default_config(cls) -> MarloMARWILConfig:
         return MarloMARWILConfig()
 
 

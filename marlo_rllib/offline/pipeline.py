@@ -45,8 +45,11 @@ class TransitionBatches(OfflinePreLearner):
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         size = len(batch[Columns.ACTIONS])
-        mask = (np.stack(list(batch["action_mask"])).astype(np.int8) if "action_mask" in batch
-                else np.ones((size, self.greens), dtype=np.int8))  # fmt: skip
+        mask = (
+            np.stack(list(batch["action_mask"])).astype(np.int8)
+            if "action_mask" in batch
+            else np.ones((size, self.greens), dtype=np.int8)
+        )
         columns = {
             f"{Columns.OBS}/observations": np.stack(list(batch[Columns.OBS])).astype(np.float32),
             f"{Columns.OBS}/action_mask": mask,
@@ -71,8 +74,11 @@ def offline_data_settings(dataset: str, batch_size: int) -> dict[str, Any]:
         "prelearner_class": TransitionBatches,
         "map_batches_kwargs": MAP_BATCHES,
         "materialize_mapped_data": True,
-        "iter_batches_kwargs": {"prefetch_batches": 1, "drop_last": True,
-                                "local_shuffle_buffer_size": SHUFFLE_BATCHES * batch_size},
+        "iter_batches_kwargs": {
+            "prefetch_batches": 1,
+            "drop_last": True,
+            "local_shuffle_buffer_size": SHUFFLE_BATCHES * batch_size,
+        },
     }
 
 
@@ -89,9 +95,12 @@ class OfflineTraining:
 
         config = self.config
         with self.metrics.log_time((TIMERS, OFFLINE_SAMPLING_TIMER)):
-            iterators = self.offline_data.sample(num_samples=config.train_batch_size_per_learner,
-                                                 num_shards=config.num_learners, return_iterator=True)  # fmt: skip
-        trained = config.train_batch_size_per_learner * config.dataset_num_iters_per_learner * max(1, config.num_learners)
+            iterators = self.offline_data.sample(
+                num_samples=config.train_batch_size_per_learner, num_shards=config.num_learners, return_iterator=True
+            )
+        trained = (
+            config.train_batch_size_per_learner * config.dataset_num_iters_per_learner * max(1, config.num_learners)
+        )
         self.metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, trained, reduce="lifetime_sum")
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
             results = self.learner_group.update(

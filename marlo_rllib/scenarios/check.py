@@ -37,7 +37,9 @@ def check_signals(net: Path) -> list[Finding]:
         for index in range(len(states[0]) if states else 0):
             if not any(state[index] in "Gg" for state in states):
                 lane = link_lanes.get((tls, index), "?")
-                findings.append(Finding("error", f"traffic light {tls}: link {index} (from lane {lane}) never gets green"))
+                findings.append(
+                    Finding("error", f"traffic light {tls}: link {index} (from lane {lane}) never gets green")
+                )
     return findings
 
 
@@ -57,8 +59,11 @@ def check_routes(spec: ScenarioSpec) -> list[Finding]:
     for route_file in spec.routes:
         inside = [t for t in _departures(route_file) if spec.begin <= t < spec.end]
         if not inside:
-            findings.append(Finding("error", f"{route_file.name}: no vehicle departs in the episode window "
-                                             f"{spec.begin}-{spec.end} s"))  # fmt: skip
+            findings.append(
+                Finding(
+                    "error", f"{route_file.name}: no vehicle departs in the episode window {spec.begin}-{spec.end} s"
+                )
+            )
     return findings
 
 
@@ -80,7 +85,9 @@ def check_fixed_time_episode(spec: ScenarioSpec) -> list[Finding]:
     findings = []
     label = f"fixed-time episode {spec.begin}-{spec.end} s"
     if never_inserted:
-        findings.append(Finding("warning", f"{label}: {never_inserted} of {metrics['vehicles']} vehicles could not be inserted"))
+        findings.append(
+            Finding("warning", f"{label}: {never_inserted} of {metrics['vehicles']} vehicles could not be inserted")
+        )
     if metrics["teleports"]:
         findings.append(Finding("warning", f"{label}: {metrics['teleports']} teleports (jams of 300 s or more)"))
     return findings

@@ -38,11 +38,59 @@ DAY = 86_400
 # Hourly departure weights, midnight to midnight.
 DEPARTURE_PATTERNS: dict[str, list[float]] = {
     "uniform": [1.0] * 24,
-    "rush_hour": [0.3, 0.2, 0.2, 0.2, 0.3, 0.8, 2.0, 3.5, 3.5, 2.0, 1.2, 1.2,
-                  1.3, 1.2, 1.2, 1.5, 2.5, 3.5, 3.0, 1.8, 1.2, 0.9, 0.6, 0.4],
-    "off_peak": [0.4, 0.3, 0.2, 0.2, 0.3, 0.5, 0.8, 1.0, 1.1, 1.3, 1.5, 1.6,
-                 1.6, 1.6, 1.5, 1.4, 1.3, 1.2, 1.1, 1.0, 0.9, 0.8, 0.6, 0.5],
-}  # fmt: skip
+    "rush_hour": [
+        0.3,
+        0.2,
+        0.2,
+        0.2,
+        0.3,
+        0.8,
+        2.0,
+        3.5,
+        3.5,
+        2.0,
+        1.2,
+        1.2,
+        1.3,
+        1.2,
+        1.2,
+        1.5,
+        2.5,
+        3.5,
+        3.0,
+        1.8,
+        1.2,
+        0.9,
+        0.6,
+        0.4,
+    ],
+    "off_peak": [
+        0.4,
+        0.3,
+        0.2,
+        0.2,
+        0.3,
+        0.5,
+        0.8,
+        1.0,
+        1.1,
+        1.3,
+        1.5,
+        1.6,
+        1.6,
+        1.6,
+        1.5,
+        1.4,
+        1.3,
+        1.2,
+        1.1,
+        1.0,
+        0.9,
+        0.8,
+        0.6,
+        0.5,
+    ],
+}
 # traffic_light_strategy -> netconvert's --tls.layout and --tls.default-type. opposites: opposite
 # approaches share a green, then a protected left-turn green; partial_opposites: the same without the
 # protected left-turn green (lefts yield); incoming: one green per approach; actuated: opposites,
@@ -61,7 +109,7 @@ def _shares(text: str, valid: tuple[str, ...], field: str) -> dict[str, float]:
     if len(parts) % 2 or not parts:
         raise ValueError(f"{field} takes pairs of name and percentage, e.g. '{valid[0]} 100'")
     shares: dict[str, float] = {}
-    for name, value in zip(parts[::2], parts[1::2]):
+    for name, value in zip(parts[::2], parts[1::2], strict=False):
         if name not in valid:
             raise ValueError(f"unknown {field} entry {name!r}; valid: {', '.join(valid)}")
         try:
@@ -94,7 +142,7 @@ class NetworkSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _removable(self) -> "NetworkSpec":
+    def _removable(self) -> NetworkSpec:
         inner = (self.grid_dimension - 2) ** 2
         if self.junctions_to_remove > inner:
             raise ValueError(
@@ -125,8 +173,10 @@ class TrafficSpec(BaseModel):
     @classmethod
     def _pattern(cls, value):
         if isinstance(value, str) and value not in DEPARTURE_PATTERNS:
-            raise ValueError(f"unknown departure_pattern {value!r}; valid: {', '.join(DEPARTURE_PATTERNS)}, "
-                             "or a list of 24 hourly weights")  # fmt: skip
+            raise ValueError(
+                f"unknown departure_pattern {value!r}; valid: {', '.join(DEPARTURE_PATTERNS)}, "
+                "or a list of 24 hourly weights"
+            )
         if isinstance(value, list) and (len(value) != 24 or min(value) < 0 or sum(value) <= 0):
             raise ValueError("a custom departure_pattern is 24 non-negative hourly weights, not all zero")
         return value
@@ -183,7 +233,7 @@ def _strip_header(path: Path) -> None:
     start = text.find("<!--")
     first_tag = text.find("<", text.find("?>") + 2 if text.startswith("<?xml") else 0)
     if start != -1 and start == first_tag:
-        text = text[: start] + text[text.find("-->", start) + 3 :].lstrip("\n")
+        text = text[:start] + text[text.find("-->", start) + 3 :].lstrip("\n")
     path.write_text(text)
 
 
@@ -214,10 +264,29 @@ def build_network(network: NetworkSpec, out: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix="marlo-net-"))
     try:
         plain = work / "plain"
-        _run([sumo.binary("netgenerate"), "--grid", "--grid.number", str(n), "--grid.length", str(length),
-              "--grid.attach-length", str(length), "--default.lanenumber", "1", "--seed", str(network.network_seed),
-              "--no-turnarounds", "true", "--plain-output-prefix", str(plain), "-o", str(work / "raw.net.xml")],
-             "netgenerate")  # fmt: skip
+        _run(
+            [
+                sumo.binary("netgenerate"),
+                "--grid",
+                "--grid.number",
+                str(n),
+                "--grid.length",
+                str(length),
+                "--grid.attach-length",
+                str(length),
+                "--default.lanenumber",
+                "1",
+                "--seed",
+                str(network.network_seed),
+                "--no-turnarounds",
+                "true",
+                "--plain-output-prefix",
+                str(plain),
+                "-o",
+                str(work / "raw.net.xml"),
+            ],
+            "netgenerate",
+        )
         nodes, edges = ET.parse(f"{plain}.nod.xml"), ET.parse(f"{plain}.edg.xml")
         grid = {node.get("id"): _grid_position(node.get("id")) for node in nodes.getroot().iter("node")}
         grid = {node_id: pos for node_id, pos in grid.items() if pos is not None}
@@ -245,9 +314,23 @@ def build_network(network: NetworkSpec, out: Path) -> Path:
         edges.write(work / "grid.edg.xml")
 
         layout, kind = TLS_LAYOUTS[network.traffic_light_strategy]
-        command = [sumo.binary("netconvert"), "--node-files", str(work / "grid.nod.xml"),
-                   "--edge-files", str(work / "grid.edg.xml"), "--tls.layout", layout, "--tls.default-type", kind,
-                   "--no-turnarounds", "true", "--seed", str(network.network_seed), "-o", str(out)]  # fmt: skip
+        command = [
+            sumo.binary("netconvert"),
+            "--node-files",
+            str(work / "grid.nod.xml"),
+            "--edge-files",
+            str(work / "grid.edg.xml"),
+            "--tls.layout",
+            layout,
+            "--tls.default-type",
+            kind,
+            "--no-turnarounds",
+            "true",
+            "--seed",
+            str(network.network_seed),
+            "-o",
+            str(out),
+        ]
         if network.traffic_light_strategy == "partial_opposites":
             command += ["--tls.left-green.time", "0"]
         _run(command, "netconvert")
@@ -298,18 +381,46 @@ def build_traffic(net: Path, traffic: TrafficSpec, out: Path) -> Path:
         items: list[tuple[float, ET.Element]] = []
         if private:
             random_trips = work / "random.trips.xml"
-            _run([sys.executable, str(sumo.tools_dir() / "randomTrips.py"), "-n", str(net), "-o", str(random_trips),
-                  "-r", str(work / "random.rou.xml"),
-                  "--seed", str(traffic.private_traffic_seed), "-b", "0", "-e", str(private), "-p", "1",
-                  "--fringe-factor", "5", "--min-distance", str(300), "--validate", "--vclass", "passenger"],
-                 "randomTrips")  # fmt: skip
+            _run(
+                [
+                    sys.executable,
+                    str(sumo.tools_dir() / "randomTrips.py"),
+                    "-n",
+                    str(net),
+                    "-o",
+                    str(random_trips),
+                    "-r",
+                    str(work / "random.rou.xml"),
+                    "--seed",
+                    str(traffic.private_traffic_seed),
+                    "-b",
+                    "0",
+                    "-e",
+                    str(private),
+                    "-p",
+                    "1",
+                    "--fringe-factor",
+                    "5",
+                    "--min-distance",
+                    str(300),
+                    "--validate",
+                    "--vclass",
+                    "passenger",
+                ],
+                "randomTrips",
+            )
             generated = [t for t in ET.parse(random_trips).getroot().iter("trip")]
             rng = np.random.default_rng(traffic.private_traffic_seed + 1)
             departs = _departures(traffic, len(generated), traffic.private_traffic_seed)
             rerouting = rng.random(len(generated)) < routing.get("realtime", 0.0)
-            for i, (trip, depart, reroute) in enumerate(zip(generated, departs, rerouting)):
-                element = ET.Element("trip", id=f"car{i}", type="passenger_realtime" if reroute else "passenger",
-                                     depart=f"{depart:.1f}", attrib={"from": trip.get("from"), "to": trip.get("to")})  # fmt: skip
+            for i, (trip, depart, reroute) in enumerate(zip(generated, departs, rerouting, strict=True)):
+                element = ET.Element(
+                    "trip",
+                    id=f"car{i}",
+                    type="passenger_realtime" if reroute else "passenger",
+                    depart=f"{depart:.1f}",
+                    attrib={"from": trip.get("from"), "to": trip.get("to")},
+                )
                 element.set("departLane", "best")
                 items.append((float(depart), element))
         lines = _bus_lines(net, traffic.public_traffic_seed) if public else []
@@ -321,15 +432,39 @@ def build_traffic(net: Path, traffic: TrafficSpec, out: Path) -> Path:
             offset = np.random.default_rng(traffic.public_traffic_seed + line_index).uniform(0, headway)
             for k in range(buses):
                 depart = round(offset + k * headway, 1)
-                element = ET.Element("trip", id=f"bus{line_index}_{k}", type="bus", depart=f"{depart:.1f}",
-                                     attrib={"from": first, "to": last, "line": f"line{line_index}"})  # fmt: skip
+                element = ET.Element(
+                    "trip",
+                    id=f"bus{line_index}_{k}",
+                    type="bus",
+                    depart=f"{depart:.1f}",
+                    attrib={"from": first, "to": last, "line": f"line{line_index}"},
+                )
                 items.append((depart, element))
         for _, element in sorted(items, key=lambda item: item[0]):
             root.append(element)
         ET.ElementTree(root).write(trips)
-        _run([sumo.binary("duarouter"), "-n", str(net), "--route-files", str(trips), "-o", str(out),
-              "--seed", str(traffic.private_traffic_seed), "--ignore-errors", "true", "--no-step-log", "true",
-              "--no-warnings", "true", "--alternatives-output", str(work / "routes.alt.xml")], "duarouter")  # fmt: skip
+        _run(
+            [
+                sumo.binary("duarouter"),
+                "-n",
+                str(net),
+                "--route-files",
+                str(trips),
+                "-o",
+                str(out),
+                "--seed",
+                str(traffic.private_traffic_seed),
+                "--ignore-errors",
+                "true",
+                "--no-step-log",
+                "true",
+                "--no-warnings",
+                "true",
+                "--alternatives-output",
+                str(work / "routes.alt.xml"),
+            ],
+            "duarouter",
+        )
         _strip_header(out)
         return out
     finally:

@@ -35,7 +35,7 @@ class Timing(BaseModel):
     max_green: int = Field(50, gt=0, description="a green is ended after this long")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Timing":
+    def _consistent(self) -> Timing:
         if self.yellow_time >= self.delta_time:
             raise ValueError(f"yellow_time ({self.yellow_time}) must be shorter than delta_time ({self.delta_time})")
         if self.min_green > self.max_green:
@@ -52,7 +52,7 @@ class RewardSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _buildable(self) -> "RewardSpec":
+    def _buildable(self) -> RewardSpec:
         from marlo_rllib.env.rewards import make_reward
 
         try:
@@ -95,16 +95,23 @@ class ScenarioSpec(BaseModel):
         return name
 
     @model_validator(mode="after")
-    def _files_or_generated(self) -> "ScenarioSpec":
+    def _files_or_generated(self) -> ScenarioSpec:
         if self.network is None:
             if self.traffic:
                 raise ValueError("`scenarios:` (traffic demands) needs a generated `network:`")
             if self.net is None or not self.routes:
                 raise ValueError("a scenario needs `net:` and `routes:`, or a generated `network:` and `scenarios:`")
             return self
-        if self.net is not None or self.routes or "begin" in self.model_fields_set or "step_length" in self.model_fields_set:
-            raise ValueError("a generated scenario takes no net, routes, begin or step_length: "
-                             "they come from `network:` and each entry of `scenarios:`")  # fmt: skip
+        if (
+            self.net is not None
+            or self.routes
+            or "begin" in self.model_fields_set
+            or "step_length" in self.model_fields_set
+        ):
+            raise ValueError(
+                "a generated scenario takes no net, routes, begin or step_length: "
+                "they come from `network:` and each entry of `scenarios:`"
+            )
         names = [t.name for t in self.traffic]
         if not names:
             raise ValueError("a generated `network:` needs at least one entry under `scenarios:`")
@@ -134,10 +141,12 @@ class ScenarioSpec(BaseModel):
         """A user's name for one of the traffic demands; `source` names the setting in the error."""
         names = [t.name for t in self.traffic]
         if name not in names:
-            raise UserError(f"{source} {name!r}: {self.name} has "
-                            + (f"the traffic demands {', '.join(names)}" if names else "one traffic demand, unnamed"))  # fmt: skip
+            raise UserError(
+                f"{source} {name!r}: {self.name} has "
+                + (f"the traffic demands {', '.join(names)}" if names else "one traffic demand, unnamed")
+            )
 
-    def materialize(self, traffic: str | int | None = None) -> "ScenarioSpec":
+    def materialize(self, traffic: str | int | None = None) -> ScenarioSpec:
         """This spec with net, routes and begin filled in: for a generated scenario, built (or found
         in the cache) with one traffic demand. traffic: a name, or an index into the training
         demands (round-robin, so worker i can pass i); None is the first training demand."""
@@ -150,14 +159,20 @@ class ScenarioSpec(BaseModel):
         elif traffic in [t.name for t in self.traffic]:
             chosen_name = traffic
         else:
-            raise UserError(f"{self.name} has no traffic scenario {traffic!r}; valid: "
-                            f"{', '.join(t.name for t in self.traffic)}")  # fmt: skip
+            raise UserError(
+                f"{self.name} has no traffic scenario {traffic!r}; valid: {', '.join(t.name for t in self.traffic)}"
+            )
         chosen = next(t for t in self.traffic if t.name == chosen_name)
         folder, _ = build(self.name, self.network, self.traffic)
-        return self.model_copy(update={
-            "net": folder / "net.net.xml", "routes": [folder / f"{chosen.name}.rou.xml"], "begin": chosen.begin,
-            "step_length": self.network.step_length, "traffic_name": chosen.name,
-        })  # fmt: skip
+        return self.model_copy(
+            update={
+                "net": folder / "net.net.xml",
+                "routes": [folder / f"{chosen.name}.rou.xml"],
+                "begin": chosen.begin,
+                "step_length": self.network.step_length,
+                "traffic_name": chosen.name,
+            }
+        )
 
 
 def _sumo_rl_dir() -> Path:

@@ -16,7 +16,9 @@ TRAFFIC_METRICS = ("delay", "trip_time", "waiting_time", "queue_length", "stoppe
 
 
 class TrafficMetricsCallback(RLlibCallback):
-    def on_episode_end(self, *, episode: Any, env_runner: Any = None, metrics_logger: Any = None, **kwargs: Any) -> None:
+    def on_episode_end(
+        self, *, episode: Any, env_runner: Any = None, metrics_logger: Any = None, **kwargs: Any
+    ) -> None:
         if metrics_logger is None:
             return
         window = env_runner.config.metrics_num_episodes_for_smoothing  # as RLlib's episode_return_mean
@@ -25,5 +27,7 @@ class TrafficMetricsCallback(RLlibCallback):
                 for name in TRAFFIC_METRICS:
                     metrics_logger.log_value(name, float(info["metrics"][name]), reduce="mean", window=window)
                 if info.get("traffic_scenario"):
-                    metrics_logger.log_value(("episodes_by_traffic_scenario", info["traffic_scenario"]), 1, reduce="sum")
+                    metrics_logger.log_value(
+                        ("episodes_by_traffic_scenario", info["traffic_scenario"]), 1, reduce="sum"
+                    )
                 return

@@ -28,10 +28,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -41,11 +42,28 @@ from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_scor
 
 TRAINING_SEED_BASE = 100_000  # SUMO seeds below this are never used in training (benchmarks use them)
 PROGRESS_COLUMNS = (
-    "iteration", "timesteps", "time_s", "episode_return_mean", "episode_return_min", "episode_return_max",
-    "episode_len_mean", "env_steps_sampled", "agent_steps_sampled", "env_steps_per_s", "success_streak",
-    "delay", "trip_time", "waiting_time", "queue_length", "stopped_ratio", "throughput",
-    "eval_return_mean", "eval_delay", "score", "warning",
-)  # fmt: skip
+    "iteration",
+    "timesteps",
+    "time_s",
+    "episode_return_mean",
+    "episode_return_min",
+    "episode_return_max",
+    "episode_len_mean",
+    "env_steps_sampled",
+    "agent_steps_sampled",
+    "env_steps_per_s",
+    "success_streak",
+    "delay",
+    "trip_time",
+    "waiting_time",
+    "queue_length",
+    "stopped_ratio",
+    "throughput",
+    "eval_return_mean",
+    "eval_delay",
+    "score",
+    "warning",
+)
 
 
 # ---- the run directory ---------------------------------------------------------------------
@@ -90,7 +108,9 @@ def check_checkpoint(path: Path) -> None:
             with file.open("rb") as stream:
                 pickle.load(stream)
         except Exception as exc:  # truncated or foreign bytes raise any of several unpickling errors
-            raise UserError(f"checkpoint {path} is damaged: {file.relative_to(path)} does not load ({type(exc).__name__})") from None
+            raise UserError(
+                f"checkpoint {path} is damaged: {file.relative_to(path)} does not load ({type(exc).__name__})"
+            ) from None
 
 
 def _versions() -> dict[str, str]:
@@ -112,14 +132,27 @@ def _git_commit() -> str | None:
         return None
 
 
-def write_run_files(run_dir: Path, config: dict[str, Any], env_config: dict[str, Any], spaces: dict[str, Any],
-                    state_dim: int, probe: dict[str, Any], command: str) -> None:  # fmt: skip
+def write_run_files(
+    run_dir: Path,
+    config: dict[str, Any],
+    env_config: dict[str, Any],
+    spaces: dict[str, Any],
+    state_dim: int,
+    probe: dict[str, Any],
+    command: str,
+) -> None:
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     info = {
-        "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
-        "git_commit": _git_commit(), "versions": _versions(), "env_config": env_config, "spaces": spaces,
-        "state_dim": state_dim, "probe": probe,
-    }  # fmt: skip
+        "command": command,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "git_commit": _git_commit(),
+        "versions": _versions(),
+        "env_config": env_config,
+        "spaces": spaces,
+        "state_dim": state_dim,
+        "probe": probe,
+    }
     (run_dir / "metadata.json").write_text(json.dumps(info, indent=2) + "\n")
     (run_dir / "README.txt").write_text(
         f"marlo training run: {config['algorithm']} ({config['policy']} policy) on {config['scenario']}.\n"
@@ -137,8 +170,17 @@ def write_run_files(run_dir: Path, config: dict[str, Any], env_config: dict[str,
 
 def new_state(**changes: Any) -> dict[str, Any]:
     """state.json of a run that has not trained yet."""
-    return {"status": "starting", "segments": 0, "latest_checkpoint": None, "best": None, "timesteps": 0,
-            "iteration": 0, "time_s": 0.0, "checkpointed_at": 0, **changes}  # fmt: skip
+    return {
+        "status": "starting",
+        "segments": 0,
+        "latest_checkpoint": None,
+        "best": None,
+        "timesteps": 0,
+        "iteration": 0,
+        "time_s": 0.0,
+        "checkpointed_at": 0,
+        **changes,
+    }
 
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:
@@ -169,9 +211,14 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         raise UserError(validation_message("env.timing", exc)) from None
     settings = {
-        "scenario": spec.name if portable else str(spec.source), "backend": env["backend"], "observation": env["observation"],
-        "reward": env["reward"], "reward_params": env["reward_params"], "timing": timing,
-        "episode_seconds": env["episode_seconds"], "demand_scale": env["demand_scale"],
+        "scenario": spec.name if portable else str(spec.source),
+        "backend": env["backend"],
+        "observation": env["observation"],
+        "reward": env["reward"],
+        "reward_params": env["reward_params"],
+        "timing": timing,
+        "episode_seconds": env["episode_seconds"],
+        "demand_scale": env["demand_scale"],
         "shared_spaces": config["policy"] != "independent",
         "state_in_infos": config["policy"] == "central" or None,
         "agent_id": (env["agent_id"] and config["policy"] != "independent") or None,
@@ -179,12 +226,13 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "traffic_scenario": env["traffic_scenario"],
         # generated scenarios: evaluate on the held-out demand, if the scenario marks one
         "evaluation_traffic_scenario": env["traffic_scenario"] or (spec.evaluation_traffic or [None])[0],
-    }  # fmt: skip
+    }
     return {key: value for key, value in settings.items() if value is not None}
 
 
-def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command: str,
-                resume_from: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
+def prepare_run(
+    config: dict[str, Any], out: Path, run_name: str | None, command: str, resume_from: str | None = None
+) -> tuple[Path, Path | None]:
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
     check_resources(config["resources"])
@@ -197,8 +245,10 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
     weights = resolve_checkpoint(resume_from) if resume_from else None
     env = RLlibTrafficSignalEnv(env_config).par_env  # the env exactly as the env runners build it
     try:
-        spaces = {a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
-                  for a in env.possible_agents}  # fmt: skip
+        spaces = {
+            a: {"observation": str(env.observation_space(a)), "action": str(env.action_space(a))}
+            for a in env.possible_agents
+        }
         state_dim = int(env.state_space.shape[0])
         padded = any(min(env.action_mask(a)) == 0 for a in env.possible_agents) if env.shared_spaces else False
         check_masking(get_algorithm(config["algorithm"]), config["policy"], config["scenario"], padded)
@@ -213,8 +263,10 @@ def prepare_run(config: dict[str, Any], out: Path, run_name: str | None, command
                 raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config['policy']!r}")
             found = type(modules[SHARED_MODULE]) if SHARED_MODULE in modules.keys() else None
             if found is not None and found is not shared_module_class(config):
-                raise UserError(f"--resume-from {weights}: its module is a {found.__name__}, {config['algorithm']} "
-                                f"--policy {config['policy']} trains a {shared_module_class(config).__name__}")  # fmt: skip
+                raise UserError(
+                    f"--resume-from {weights}: its module is a {found.__name__}, {config['algorithm']} "
+                    f"--policy {config['policy']} trains a {shared_module_class(config).__name__}"
+                )
             PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
         probe = probe_speed(env)
     finally:
@@ -239,7 +291,10 @@ def probe_speed(env: Any) -> dict[str, Any]:
         env.step({a: int(rng.choice(greens[a])) for a in env.agents})
         steps += 1
     rate = steps / max(time.perf_counter() - started, 1e-9)
-    return {"env_steps_per_s": round(rate, 1), "episode_steps": math.ceil((env.end - env.begin) / env.timing.delta_time)}
+    return {
+        "env_steps_per_s": round(rate, 1),
+        "episode_steps": math.ceil((env.end - env.begin) / env.timing.delta_time),
+    }
 
 
 # ---- Tune callback: progress log, periodic checkpoints, best pointer --------------------------
@@ -253,8 +308,12 @@ def _number(value: Any) -> Any:
     return "" if value is None else value
 
 
-def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Callable[[Any], tuple[Path, dict, float]],
-                  quiet: bool = False) -> Any:  # fmt: skip
+def make_recorder(
+    config: dict[str, Any],
+    stopper: BandStopper,
+    record_of: Callable[[Any], tuple[Path, dict, float]],
+    quiet: bool = False,
+) -> Any:
     """A Tune callback that keeps a marlo run directory per trial: progress.csv, state.json, the best
     pointer, and Tune's checkpoint decisions. record_of(trial) -> (run_dir, state, seconds before)."""
     from ray import tune
@@ -279,16 +338,21 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
             band = stopper.trials.get(trial.trial_id, BandState())
             elapsed = time_offset + result.get("time_total_s", 0.0)
             row = {
-                "iteration": result.get("training_iteration"), "timesteps": steps, "time_s": elapsed,
+                "iteration": result.get("training_iteration"),
+                "timesteps": steps,
+                "time_s": elapsed,
                 "env_steps_sampled": runners.get("num_env_steps_sampled"),
                 "agent_steps_sampled": runners.get("num_agent_steps_sampled"),
                 "env_steps_per_s": runners.get("num_env_steps_sampled") / result["time_this_iter_s"]
-                if result.get("time_this_iter_s") and runners.get("num_env_steps_sampled") else None,
+                if result.get("time_this_iter_s") and runners.get("num_env_steps_sampled")
+                else None,
                 "success_streak": band.streak,
-                "eval_return_mean": evaluation.get("episode_return_mean"), "eval_delay": evaluation.get("delay"),
-                "score": score, "warning": band.warning,
+                "eval_return_mean": evaluation.get("episode_return_mean"),
+                "eval_delay": evaluation.get("delay"),
+                "score": score,
+                "warning": band.warning,
                 **{k: runners.get(k) for k in PROGRESS_COLUMNS if k in runners},
-            }  # fmt: skip
+            }
             path = run_dir / "progress.csv"
             new = not path.exists()
             with path.open("a", newline="") as stream:
@@ -300,10 +364,13 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
             save_state(run_dir, state)
             if quiet:
                 return
-            print(f"iter {row['iteration']:>4}  steps {steps:>9}  {elapsed:7.0f} s  "
-                  f"return {_fmt(runners.get('episode_return_mean'))}  delay {_fmt(runners.get('delay'))}  "
-                  f"eval return {_fmt(evaluation.get('episode_return_mean'))}  eval delay {_fmt(evaluation.get('delay'))}"
-                  + (f"  WARNING: {band.warning}" if band.warning else ""), flush=True)  # fmt: skip
+            print(
+                f"iter {row['iteration']:>4}  steps {steps:>9}  {elapsed:7.0f} s  "
+                f"return {_fmt(runners.get('episode_return_mean'))}  delay {_fmt(runners.get('delay'))}  "
+                f"eval return {_fmt(evaluation.get('episode_return_mean'))}  eval delay {_fmt(evaluation.get('delay'))}"
+                + (f"  WARNING: {band.warning}" if band.warning else ""),
+                flush=True,
+            )
 
         def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
             run_dir, state, _ = record_of(trial)
@@ -314,8 +381,13 @@ def make_recorder(config: dict[str, Any], stopper: BandStopper, record_of: Calla
             state["checkpointed_at"] = int(result.get("num_env_steps_sampled_lifetime", 0))
             best = state.get("best")
             if math.isfinite(score) and (best is None or score > best["score"]):
-                state["best"] = {"checkpoint": state["latest_checkpoint"], "score": score, "metric": metric,
-                                 "timesteps": state["checkpointed_at"], "iteration": result.get("training_iteration")}  # fmt: skip
+                state["best"] = {
+                    "checkpoint": state["latest_checkpoint"],
+                    "score": score,
+                    "metric": metric,
+                    "timesteps": state["checkpointed_at"],
+                    "iteration": result.get("training_iteration"),
+                }
                 link = run_dir / "best"
                 if link.is_symlink() or link.exists():
                     link.unlink()
@@ -377,7 +449,9 @@ def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None
     if resources["gpu"] and seen == 0:
         raise UserError("--gpu: Ray sees no GPU on this machine (or cluster); drop --gpu to train on CPU")
     if wanted > seen:
-        raise UserError(f"the learners ask for {wanted:g} GPUs, Ray sees {seen:g}; lower --num-learners or --num-gpus-per-learner")
+        raise UserError(
+            f"the learners ask for {wanted:g} GPUs, Ray sees {seen:g}; lower --num-learners or --num-gpus-per-learner"
+        )
 
 
 def callbacks_class(restore: Path | None, weights: Path | None) -> type:
@@ -400,26 +474,46 @@ def checkpoint_config(config: dict[str, Any]) -> Any:
     """Tune keeps the `num_to_keep` best checkpoints by the recorder's score, and one at the end."""
     from ray import tune
 
-    return tune.CheckpointConfig(num_to_keep=config["checkpoint"]["num_to_keep"], checkpoint_score_attribute="marlo/score",
-                                 checkpoint_score_order="max", checkpoint_at_end=True)  # fmt: skip
+    return tune.CheckpointConfig(
+        num_to_keep=config["checkpoint"]["num_to_keep"],
+        checkpoint_score_attribute="marlo/score",
+        checkpoint_score_order="max",
+        checkpoint_at_end=True,
+    )
 
 
-def make_stopper(config: dict[str, Any], initial: BandState | None = None, probe: dict[str, Any] | None = None) -> BandStopper:
+def make_stopper(
+    config: dict[str, Any], initial: BandState | None = None, probe: dict[str, Any] | None = None
+) -> BandStopper:
     from marlo_rllib.algorithms import get_algorithm, sampling_settings
 
     stop = config["stop"]
     sampling = sampling_settings(get_algorithm(config["algorithm"]), config, probe)
     return BandStopper(
-        metric=stop["metric"], timesteps=stop["timesteps"], minutes=stop["minutes"],
-        min_timesteps=stop["min_timesteps"], window=stop["window"], band=stop["band"], patience=stop["patience"],
-        target=stop["target"], streak=stop["streak"], evaluation_interval=config["evaluation"]["interval"],
-        initial=initial, sample_timeout_s=sampling["sample_timeout_s"],
+        metric=stop["metric"],
+        timesteps=stop["timesteps"],
+        minutes=stop["minutes"],
+        min_timesteps=stop["min_timesteps"],
+        window=stop["window"],
+        band=stop["band"],
+        patience=stop["patience"],
+        target=stop["target"],
+        streak=stop["streak"],
+        evaluation_interval=config["evaluation"]["interval"],
+        initial=initial,
+        sample_timeout_s=sampling["sample_timeout_s"],
         evaluation_timeout_s=round(sampling["evaluation_timeout_s"], 1),
-    )  # fmt: skip
+    )
 
 
-def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None, weights: Path | None = None,
-          debug: bool = False) -> dict[str, Any]:  # fmt: skip
+def train(
+    run_dir: Path,
+    config: dict[str, Any],
+    *,
+    restore: Path | None = None,
+    weights: Path | None = None,
+    debug: bool = False,
+) -> dict[str, Any]:
     """Runs (or continues) training in run_dir until the stopper ends it. Returns state.json's content.
 
     restore: a checkpoint whose whole state (weights, optimizer, counters) continues here.
@@ -432,8 +526,10 @@ def train(run_dir: Path, config: dict[str, Any], *, restore: Path | None = None,
     try:
         _fit(run_dir, config, state, restore, weights, debug)
     except BaseException as exc:
-        state.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                     error=(str(exc) or type(exc).__name__).splitlines()[0][:500])  # fmt: skip
+        state.update(
+            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+            error=(str(exc) or type(exc).__name__).splitlines()[0][:500],
+        )
         _settle(run_dir, state, before)
         raise
     return _settle(run_dir, state, before)
@@ -449,8 +545,14 @@ def _settle(run_dir: Path, state: dict[str, Any], before: dict[str, Any]) -> dic
     return state
 
 
-def _fit(run_dir: Path, config: dict[str, Any], state: dict[str, Any], restore: Path | None, weights: Path | None,
-         debug: bool) -> None:  # fmt: skip
+def _fit(
+    run_dir: Path,
+    config: dict[str, Any],
+    state: dict[str, Any],
+    restore: Path | None,
+    weights: Path | None,
+    debug: bool,
+) -> None:
     """One Tune segment; updates state (its recorder writes state.json as iterations land)."""
     import ray
     from ray import tune
@@ -467,15 +569,27 @@ def _fit(run_dir: Path, config: dict[str, Any], state: dict[str, Any], restore: 
         if stopper.interrupted:
             raise KeyboardInterrupt
         stopper.interrupted = True
-        print("marlo: interrupted; stopping after this iteration and writing a checkpoint "
-              "(Ctrl+C again aborts without one)", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            "marlo: interrupted; stopping after this iteration and writing a checkpoint "
+            "(Ctrl+C again aborts without one)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    previous_handler = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    previous_handler = (
+        signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
-        algorithm_config = build_config(config, env_config, agents, callbacks_class(restore, weights),
-                                        state_dim=run_metadata.get("state_dim"), probe=run_metadata.get("probe"))  # fmt: skip
+        algorithm_config = build_config(
+            config,
+            env_config,
+            agents,
+            callbacks_class(restore, weights),
+            state_dim=run_metadata.get("state_dim"),
+            probe=run_metadata.get("probe"),
+        )
         init_ray(config, algorithm_config, debug)
         tuner = tune.Tuner(
             algorithm_config.algo_class,

@@ -1,10 +1,10 @@
 """Hyperparameter search spaces in YAML, translated into Ray Tune's search-space API.
 
-    # experiments/search/ppo.yaml: marlo setting -> one distribution
-    training.lr: {loguniform: [1.0e-5, 1.0e-3]}
-    training.minibatch_size: {choice: [256, 512, 1024]}
-    training.num_epochs: {grid: [4, 8]}
-    training.entropy_coeff: {uniform: [0.0, 0.02]}
+# experiments/search/ppo.yaml: marlo setting -> one distribution
+training.lr: {loguniform: [1.0e-5, 1.0e-3]}
+training.minibatch_size: {choice: [256, 512, 1024]}
+training.num_epochs: {grid: [4, 8]}
+training.entropy_coeff: {uniform: [0.0, 0.02]}
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def read_search(path: str | Path) -> dict[str, tuple[str, list[Any]]]:
     path = Path(path)
     data = read_yaml_file(path, "search space")
     if not isinstance(data, dict) or not data:
-        raise UserError(f"search space {path} must map settings to distributions, e.g. training.lr: {{loguniform: [1e-5, 1e-3]}}")
+        raise UserError(
+            f"search space {path} must map settings to distributions, e.g. training.lr: {{loguniform: [1e-5, 1e-3]}}"
+        )
     space = {}
     for key, spec in data.items():
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in KINDS:
@@ -34,8 +36,10 @@ def read_search(path: str | Path) -> dict[str, tuple[str, list[Any]]]:
         if kind in ("uniform", "loguniform"):
             numbers = len(values) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             if not numbers or values[0] >= values[1] or (kind == "loguniform" and values[0] <= 0):
-                raise UserError(f"search space {path}: {key}.{kind} needs [low, high] with low < high"
-                                f"{' and low > 0' if kind == 'loguniform' else ''}, got {values!r}")  # fmt: skip
+                raise UserError(
+                    f"search space {path}: {key}.{kind} needs [low, high] with low < high"
+                    f"{' and low > 0' if kind == 'loguniform' else ''}, got {values!r}"
+                )
         space[str(key)] = (kind, values)
     return space
 

@@ -60,11 +60,24 @@ class BandStopper(Stopper):
     `interrupted = True` stops each trial at its next result (Tune then writes its final checkpoint).
     """
 
-    def __init__(self, *, metric: str = "return", timesteps: int | None, minutes: float | None = None,
-                 min_timesteps: int = 0, window: int = 3, band: float = 0.02, patience: int = 10,
-                 target: float | None = None, streak: int = 3, evaluation_interval: int = 1,
-                 initial: BandState | None = None, stuck_after: int = 3, sample_timeout_s: float | None = None,
-                 evaluation_timeout_s: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        metric: str = "return",
+        timesteps: int | None,
+        minutes: float | None = None,
+        min_timesteps: int = 0,
+        window: int = 3,
+        band: float = 0.02,
+        patience: int = 10,
+        target: float | None = None,
+        streak: int = 3,
+        evaluation_interval: int = 1,
+        initial: BandState | None = None,
+        stuck_after: int = 3,
+        sample_timeout_s: float | None = None,
+        evaluation_timeout_s: float | None = None,
+    ) -> None:
         if metric not in ("return", "delay"):
             raise ValueError(f"metric must be 'return' or 'delay', got {metric!r}")
         self.metric, self.timesteps, self.minutes = metric, timesteps, minutes
@@ -72,7 +85,11 @@ class BandStopper(Stopper):
         self.target, self.streak, self.evaluation_interval = target, streak, evaluation_interval
         self.interrupted = False  # set by a signal handler: each trial stops at its next result
         self.initial = initial or BandState()
-        self.stuck_after, self.sample_timeout_s, self.evaluation_timeout_s = stuck_after, sample_timeout_s, evaluation_timeout_s
+        self.stuck_after, self.sample_timeout_s, self.evaluation_timeout_s = (
+            stuck_after,
+            sample_timeout_s,
+            evaluation_timeout_s,
+        )
         self.trials: dict[str, BandState] = {}
 
     def met_target(self, score: float) -> bool:
@@ -84,7 +101,9 @@ class BandStopper(Stopper):
         state = self.trials.get(trial_id)
         if state is None:
             start = self.initial
-            state = BandState(deque(maxlen=self.window), start.best, start.plateau, start.streak, timesteps=start.timesteps)
+            state = BandState(
+                deque(maxlen=self.window), start.best, start.plateau, start.streak, timesteps=start.timesteps
+            )
             self.trials[trial_id] = state
         if score is None:
             return state
@@ -115,16 +134,22 @@ class BandStopper(Stopper):
         state.timesteps = max(state.timesteps, int(timesteps))
         warnings = []
         if state.idle:
-            warnings.append(f"no env steps sampled: every sample() call outlasted resources.sample_timeout_s "
-                            f"({self.sample_timeout_s} s)")  # fmt: skip
+            warnings.append(
+                f"no env steps sampled: every sample() call outlasted resources.sample_timeout_s "
+                f"({self.sample_timeout_s} s)"
+            )
         if evaluation_due and state.unevaluated:
-            warnings.append(f"no evaluation episode finished within evaluation.timeout_s ({self.evaluation_timeout_s} s)")
+            warnings.append(
+                f"no evaluation episode finished within evaluation.timeout_s ({self.evaluation_timeout_s} s)"
+            )
         state.warning = "; ".join(warnings) or None
         if state.reason is None and max(state.idle, state.unevaluated) >= self.stuck_after:
             count = max(state.idle, state.unevaluated)
             state.failed = True
-            state.reason = (f"no progress in {count} iterations in a row: {state.warning}; raise that timeout "
-                            "(--set KEY=SECONDS) or lower the work per call (more --num-env-runners, shorter episodes)")  # fmt: skip
+            state.reason = (
+                f"no progress in {count} iterations in a row: {state.warning}; raise that timeout "
+                "(--set KEY=SECONDS) or lower the work per call (more --num-env-runners, shorter episodes)"
+            )
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         timesteps = result.get("num_env_steps_sampled_lifetime", 0)
@@ -139,7 +164,6 @@ class BandStopper(Stopper):
         if state.reason is None and self.interrupted:
             state.reason = "interrupted"
         return state.reason is not None
-
 
     def stop_all(self) -> bool:
         return False

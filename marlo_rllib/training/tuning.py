@@ -20,10 +20,15 @@ import yaml
 from marlo_rllib.config import compose, deep_merge
 from marlo_rllib.errors import UserError
 from marlo_rllib.training.runner import (
-    callbacks_class, checkpoint_config, init_ray, make_recorder, make_stopper, new_state, save_state,
+    callbacks_class,
+    checkpoint_config,
+    init_ray,
+    make_recorder,
+    make_stopper,
+    new_state,
+    save_state,
 )
 from marlo_rllib.training.search import nested, tune_domain
-
 
 
 def check_space(space: dict[str, tuple[str, list[Any]]], experiment: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -45,17 +50,31 @@ def _scheduler(name: str, metric: str, mode: str, space: dict[str, tuple[str, li
     if name == "asha":
         return ASHAScheduler(metric=metric, mode=mode, time_attr="training_iteration", grace_period=2)
     if name == "pbt":
-        mutations = {key.split(".", 1)[1]: tune_domain(kind, values) for key, (kind, values) in space.items()
-                     if kind != "grid"}  # fmt: skip
+        mutations = {
+            key.split(".", 1)[1]: tune_domain(kind, values) for key, (kind, values) in space.items() if kind != "grid"
+        }
         if not mutations:
             raise UserError("--scheduler pbt needs at least one uniform, loguniform or choice key to perturb")
-        return PopulationBasedTraining(metric=metric, mode=mode, time_attr="training_iteration",
-                                       perturbation_interval=2, hyperparam_mutations=mutations)  # fmt: skip
+        return PopulationBasedTraining(
+            metric=metric,
+            mode=mode,
+            time_attr="training_iteration",
+            perturbation_interval=2,
+            hyperparam_mutations=mutations,
+        )
     return FIFOScheduler()
 
 
-def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple[str, list[Any]]], *,
-                num_samples: int, scheduler: str, max_concurrent: int | None, debug: bool = False) -> list[dict]:  # fmt: skip
+def tune_search(
+    search_dir: Path,
+    config: dict[str, Any],
+    space: dict[str, tuple[str, list[Any]]],
+    *,
+    num_samples: int,
+    scheduler: str,
+    max_concurrent: int | None,
+    debug: bool = False,
+) -> list[dict]:
     """Runs the search; returns the summary rows, best first."""
     import ray
     from ray import tune
@@ -63,15 +82,27 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
     from marlo_rllib.algorithms import build_config
 
     metadata = json.loads((search_dir / "metadata.json").read_text())
+
     def rllib_config(settings: dict[str, Any]) -> Any:
-        return build_config(settings, metadata["env_config"], list(metadata["spaces"]), callbacks_class(None, None),
-                            state_dim=metadata.get("state_dim"), probe=metadata.get("probe"))  # fmt: skip
+        return build_config(
+            settings,
+            metadata["env_config"],
+            list(metadata["spaces"]),
+            callbacks_class(None, None),
+            state_dim=metadata.get("state_dim"),
+            probe=metadata.get("probe"),
+        )
 
     base = rllib_config(config)  # RLlib validates only concrete values: resources come from the base config
-    algorithm_config = rllib_config(deep_merge(config, nested({key: tune_domain(*spec) for key, spec in space.items()})))
+    algorithm_config = rllib_config(
+        deep_merge(config, nested({key: tune_domain(*spec) for key, spec in space.items()}))
+    )
     names = {key: key.split(".", 1)[1] for key in space}
-    metric, mode = (("evaluation/env_runners/delay", "min") if config["stop"]["metric"] == "delay"
-                    else ("evaluation/env_runners/episode_return_mean", "max"))  # fmt: skip
+    metric, mode = (
+        ("evaluation/env_runners/delay", "min")
+        if config["stop"]["metric"] == "delay"
+        else ("evaluation/env_runners/episode_return_mean", "max")
+    )
     stopper = make_stopper(config, probe=metadata.get("probe"))
     records: dict[str, tuple[Path, dict, float]] = {}
 
@@ -93,19 +124,30 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
         available = ray.cluster_resources()
         for resource, amount in per_trial.items():
             if amount > available.get(resource, 0):
-                raise UserError(f"one trial needs {amount:g} {resource}, the cluster has {available.get(resource, 0):g}; "
-                                "lower resources.num_env_runners or the learners' share")  # fmt: skip
+                raise UserError(
+                    f"one trial needs {amount:g} {resource}, the cluster has {available.get(resource, 0):g}; "
+                    "lower resources.num_env_runners or the learners' share"
+                )
         fits = int(min(available.get(r, 0) // a for r, a in per_trial.items() if a > 0))
         concurrent = min(max_concurrent or fits, fits) if fits > 0 else 1
-        print(f"search: {num_samples} sample(s), {concurrent} trial(s) at a time "
-              f"({', '.join(f'{a:g} {r}' for r, a in per_trial.items())} each)", flush=True)  # fmt: skip
+        print(
+            f"search: {num_samples} sample(s), {concurrent} trial(s) at a time "
+            f"({', '.join(f'{a:g} {r}' for r, a in per_trial.items())} each)",
+            flush=True,
+        )
         tuner = tune.Tuner(
             algorithm_config.algo_class,
             param_space=algorithm_config,
-            tune_config=tune.TuneConfig(num_samples=num_samples, max_concurrent_trials=concurrent,
-                                        scheduler=_scheduler(scheduler, metric, mode, space)),  # fmt: skip
+            tune_config=tune.TuneConfig(
+                num_samples=num_samples,
+                max_concurrent_trials=concurrent,
+                scheduler=_scheduler(scheduler, metric, mode, space),
+            ),
             run_config=tune.RunConfig(
-                name="trials", storage_path=str(search_dir), stop=stopper, verbose=0,
+                name="trials",
+                storage_path=str(search_dir),
+                stop=stopper,
+                verbose=0,
                 checkpoint_config=checkpoint_config(config),
                 callbacks=[make_recorder(config, stopper, record_of, quiet=True)],
             ),
@@ -122,10 +164,19 @@ def tune_search(search_dir: Path, config: dict[str, Any], space: dict[str, tuple
         state["status"] = "failed" if result.error else "finished"
         save_state(run_dir, state)
         best = state.get("best") or {}
-        rows.append({"trial": run_dir.name, "status": state["status"], "score": best.get("score", -math.inf),
-                     "metric": config["stop"]["metric"], "iterations": state["iteration"], "timesteps": state["timesteps"],
-                     "checkpoint": str(run_dir / best["checkpoint"]) if best else "", "run_dir": str(run_dir),
-                     **state["sampled"]})  # fmt: skip
+        rows.append(
+            {
+                "trial": run_dir.name,
+                "status": state["status"],
+                "score": best.get("score", -math.inf),
+                "metric": config["stop"]["metric"],
+                "iterations": state["iteration"],
+                "timesteps": state["timesteps"],
+                "checkpoint": str(run_dir / best["checkpoint"]) if best else "",
+                "run_dir": str(run_dir),
+                **state["sampled"],
+            }
+        )
     rows.sort(key=lambda row: row["score"], reverse=True)
     write_summary(search_dir, rows)
     return rows
