@@ -2,7 +2,7 @@
 VENV ?= .venv
 STAMP := $(VENV)/.marlo-installed
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test test-fast lint bench
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/setup.sh
@@ -16,8 +16,17 @@ demo: setup
 	$(VENV)/bin/marlo benchmark --scenario grid4x4 --controllers fixed,max_pressure,ckpt:checkpoints/demo \
 		--episodes 2 --out checkpoints/demo/benchmark
 
-test: setup
+test: setup lint
 	$(VENV)/bin/python -m pytest -q
+
+# Plain-Python tests only (no SUMO, no Ray): seconds.
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m unit
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(VENV)/bin/python benchmarks/env_speed.py

@@ -32,9 +32,10 @@ def _scenarios_list(args: argparse.Namespace) -> None:
     rows = []
     for name, path in catalog().items():
         spec = load_scenario_file(path)
-        if spec.generated:  # counted from the spec: listing never builds
+        if spec.network is not None:  # counted from the spec: listing never builds
             junctions = agents = str(spec.network.signalised_junctions)
         else:
+            assert spec.net is not None
             net = summarize_net(spec.net)
             junctions, agents = str(net.junctions), str(net.traffic_lights)
         rows.append((name, junctions, agents, str(spec.episode_seconds), spec.description))
@@ -44,7 +45,7 @@ def _scenarios_list(args: argparse.Namespace) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4])
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
@@ -82,6 +83,7 @@ def _scenarios_show(args: argparse.Namespace) -> None:
     traffic = data.pop("traffic")
     if traffic:  # the YAML's name for them; net, routes and begin above are the first one's
         data["scenarios"] = traffic
+    assert spec.net is not None
     net = summarize_net(spec.net)
     data["source"] = str(spec.source)
     data["junctions"], data["agents"] = net.junctions, net.traffic_lights
@@ -95,7 +97,7 @@ def _scenarios_build(args: argparse.Namespace) -> None:
     from marlo_rllib.scenarios.generate import build
 
     spec = load_scenario(args.name)
-    if not spec.generated:
+    if spec.network is None:
         raise UserError(
             f"{spec.name} is not generated: it uses the files {spec.net} and {', '.join(map(str, spec.routes))}"
         )

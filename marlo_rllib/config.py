@@ -319,7 +319,7 @@ class _Experiment(_Section):
 
 
 # (low, high, low inclusive) for the RLlib training keys every user touches; None: unbounded
-TRAINING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+TRAINING_RANGES: dict[str, tuple[float, float | None, bool]] = {
     "lr": (0, None, True),
     "gamma": (0, 1, False),
     "lambda_": (0, 1, True),
@@ -338,7 +338,7 @@ TRAINING_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
 
 def _check_training(training: dict[str, Any]) -> None:
     for key, (low, high, inclusive) in TRAINING_RANGES.items():
-        value = training.get(key)
+        value: Any = training.get(key)
         if not _is_number(value):
             continue  # absent, None or a schedule
         below = value < low if inclusive else value <= low
@@ -347,7 +347,7 @@ def _check_training(training: dict[str, Any]) -> None:
             raise UserError(f"training.{key} must be in {span}, got {value!r}")
 
 
-def _schema_error(error: dict[str, Any]) -> str:
+def _schema_error(error: Any) -> str:
     path = ".".join(str(part) for part in error["loc"])
     message = error["msg"].replace("Input should", "must").replace("Value error, ", "")
     return f"{path} {message}, got {error['input']!r}"

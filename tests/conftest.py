@@ -16,6 +16,16 @@ from marlo_rllib.evaluation import EpisodeTask
 from marlo_rllib.evaluation.runner import run_episode
 
 REPO = Path(__file__).resolve().parents[1]
+# Modules of plain-Python tests (config, drift statistics, stopping rules, reward arithmetic): with
+# no SUMO episode and no Ray, they make `make test-fast` (pytest -m unit), seconds instead of minutes.
+UNIT_MODULES = {"test_config", "test_drift", "test_rewards", "test_stopper"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        if module in UNIT_MODULES and "make_env" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
         chosen = (state.get("best") or {}).get("checkpoint") or state.get("latest_checkpoint")
         if not chosen:
             raise UserError(f"run {path} has no checkpoint yet")
-        path = path / chosen
+        path = path / str(chosen)
     if not (path / "rllib_checkpoint.json").is_file():
         raise UserError(f"{path} is neither a marlo run directory nor an RLlib checkpoint")
     return path
@@ -144,7 +144,7 @@ def inference_only(module: Any) -> Any:
     critic or target networks."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    lean = RLModuleSpec(
+    lean: Any = RLModuleSpec(
         module_class=type(module),
         observation_space=module.observation_space,
         action_space=module.action_space,

@@ -84,6 +84,8 @@ class TrafficSignalEnv(ParallelEnv):
         """
         spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
         self.spec = spec.materialize(traffic_scenario)
+        assert self.spec.net is not None  # materialized
+        self.net_file: Path = self.spec.net
         if backend not in sumo.BACKENDS:
             raise UserError(f"unknown SUMO backend {backend!r}; valid: {', '.join(sumo.BACKENDS)}")
         if render_mode not in (None, "human"):
@@ -135,7 +137,9 @@ class TrafficSignalEnv(ParallelEnv):
         widest = Layout.widest(list(native.values()))
         self.layouts = {a: widest for a in native} if shared_spaces else native
         self._observation_spaces = {a: self._observation_space(a) for a in self.possible_agents}
-        self._action_spaces = {a: spaces.Discrete(self.layouts[a].greens) for a in self.possible_agents}
+        self._action_spaces: dict[str, spaces.Space] = {
+            a: spaces.Discrete(self.layouts[a].greens) for a in self.possible_agents
+        }
         self._masks = {
             a: np.array([i < j.n_greens for i in range(widest.greens)], dtype=np.int8)
             for a, j in self.junctions.items()
@@ -157,7 +161,7 @@ class TrafficSignalEnv(ParallelEnv):
         cmd = [
             sumo.binary("sumo-gui" if self.render_mode == "human" else "sumo"),
             "--net-file",
-            str(self.spec.net),
+            str(self.net_file),
             "--begin",
             str(self.begin),
             "--step-length",
@@ -201,9 +205,9 @@ class TrafficSignalEnv(ParallelEnv):
         path = self.output_dir / "actuated.add.xml"
         if not path.exists():
             root = ET.Element("additional")
-            for logic in ET.parse(self.spec.net).getroot().iter("tlLogic"):
+            for logic in ET.parse(self.net_file).getroot().iter("tlLogic"):
                 actuated = ET.SubElement(
-                    root, "tlLogic", id=logic.get("id"), programID=ACTUATED_PROGRAM, type="actuated", offset="0"
+                    root, "tlLogic", id=logic.attrib["id"], programID=ACTUATED_PROGRAM, type="actuated", offset="0"
                 )
                 for phase in logic.iter("phase"):
                     attributes = dict(phase.attrib)
@@ -215,7 +219,7 @@ class TrafficSignalEnv(ParallelEnv):
         return path
 
     def _read_structure(self) -> dict[str, Junction]:
-        sumo.check_xml([Path(self.spec.net), *map(Path, self.spec.routes)])
+        sumo.check_xml([self.net_file, *map(Path, self.spec.routes)])
         conn = sumo.start(self._sumo_command(with_routes=False, seed=0), self.backend, self.label)
         try:
             junctions = {tls: read_junction(conn, tls) for tls in sorted(conn.trafficlight.getIDList())}

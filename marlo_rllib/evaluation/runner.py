@@ -76,7 +76,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
             observations = after
             trace.append([float(env.traffic[a].in_halting.sum()) for a in env.possible_agents])
         metrics = next(iter(infos.values()))["metrics"]
-        rows, reward_sum = recorder.write(Path(task.record_to)) if recorder else (0, 0.0)
+        rows, reward_sum = recorder.write(Path(task.record_to)) if recorder and task.record_to else (0, 0.0)
         return EpisodeResult(
             task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows, reward_sum
         )

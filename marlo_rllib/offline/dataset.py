@@ -248,10 +248,10 @@ def export_npz(dataset: Path) -> Path:
                 "behaviour": table["behaviour"][0],
             }
         )
-    steps = {len(e["actions"]) for e in episodes}
-    if len(steps) > 1:
-        raise UserError(f"--format npz needs episodes of one length; {dataset} has {sorted(steps)} steps")
-    arrays = {
+    lengths = {len(e["actions"]) for e in episodes}
+    if len(lengths) > 1:
+        raise UserError(f"--format npz needs episodes of one length; {dataset} has {sorted(lengths)} steps")
+    arrays: dict[str, Any] = {
         key: np.stack([e[key] for e in episodes])
         for key in ("observations", "actions", "rewards", "next_observations", "dones")
     }

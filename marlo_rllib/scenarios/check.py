@@ -26,12 +26,12 @@ def check_signals(net: Path) -> list[Finding]:
     link_lanes: dict[tuple[str, int], str] = {}
     for connection in root.iter("connection"):
         if connection.get("tl") is not None:
-            key = (connection.get("tl"), int(connection.get("linkIndex")))
+            key = (connection.attrib["tl"], int(connection.attrib["linkIndex"]))
             link_lanes.setdefault(key, f"{connection.get('from')}_{connection.get('fromLane')}")
     findings = []
     for logic in root.iter("tlLogic"):
-        tls, program = logic.get("id"), logic.get("programID")
-        states = [phase.get("state") for phase in logic.iter("phase")]
+        tls, program = logic.attrib["id"], logic.get("programID")
+        states = [phase.attrib["state"] for phase in logic.iter("phase")]
         if not any("y" in state.lower() for state in states):
             findings.append(Finding("error", f"traffic light {tls} (program {program}) has no yellow phase"))
         for index in range(len(states[0]) if states else 0):
@@ -93,13 +93,14 @@ def check_fixed_time_episode(spec: ScenarioSpec) -> list[Finding]:
     return findings
 
 
-def check_scenario(spec: ScenarioSpec, episode_seconds: int | None = None) -> dict[str, list[Finding]]:
+def check_scenario(spec: ScenarioSpec, episode_seconds: int | None = None) -> dict[str | None, list[Finding]]:
     """Findings per traffic demand (one entry, None, for a scenario with fixed route files)."""
     if episode_seconds:
         spec = spec.model_copy(update={"episode_seconds": episode_seconds})
-    report: dict[str, list[Finding]] = {}
+    report: dict[str | None, list[Finding]] = {}
     for index, name in enumerate([t.name for t in spec.traffic] or [None]):
         built = spec.materialize(name)
+        assert built.net is not None  # materialized
         findings = check_signals(built.net) if index == 0 else []
         findings += check_routes(built)
         if not any(f.level == "error" for f in findings):

@@ -256,6 +256,7 @@ def _line_of(start: str, end: str, grid: dict[str, tuple[int, int]]) -> int:
     if a and b:
         return a[1] if a[1] == b[1] else a[0]
     junction, fringe = (a, end) if a else (b, start)
+    assert junction is not None, f"edge {start} -> {end} touches no grid junction"
     return junction[1] if fringe.startswith(("left", "right")) else junction[0]
 
 
@@ -288,8 +289,8 @@ def build_network(network: NetworkSpec, out: Path) -> Path:
             "netgenerate",
         )
         nodes, edges = ET.parse(f"{plain}.nod.xml"), ET.parse(f"{plain}.edg.xml")
-        grid = {node.get("id"): _grid_position(node.get("id")) for node in nodes.getroot().iter("node")}
-        grid = {node_id: pos for node_id, pos in grid.items() if pos is not None}
+        positions = {node.attrib["id"]: _grid_position(node.attrib["id"]) for node in nodes.getroot().iter("node")}
+        grid = {node_id: pos for node_id, pos in positions.items() if pos is not None}
         inner = sorted(node_id for node_id, (x, y) in grid.items() if 0 < x < n - 1 and 0 < y < n - 1)
         rng = np.random.default_rng(network.network_seed)
         removed = set(rng.choice(inner, size=network.junctions_to_remove, replace=False).tolist()) if inner else set()
@@ -301,7 +302,7 @@ def build_network(network: NetworkSpec, out: Path) -> Path:
             elif node.get("id") in grid:
                 node.set("type", "traffic_light")
         for edge in list(edges.getroot().iter("edge")):
-            ends = (edge.get("from"), edge.get("to"))
+            ends = (edge.attrib["from"], edge.attrib["to"])
             if removed & set(ends):
                 edges.getroot().remove(edge)
                 continue
@@ -352,8 +353,8 @@ def _bus_lines(net: Path, seed: int) -> list[tuple[str, str]]:
     """Bus lines: a third of the rows and columns (at least one), chosen by seed, each from its
     left (bottom) fringe edge to its right (top) fringe edge."""
     edges = [e for e in ET.parse(net).getroot().iter("edge") if e.get("function") is None]
-    entries = {e.get("from"): e.get("id") for e in edges if e.get("from", "").startswith(("left", "bottom"))}
-    exits = {e.get("to"): e.get("id") for e in edges if e.get("to", "").startswith(("right", "top"))}
+    entries = {e.attrib["from"]: e.attrib["id"] for e in edges if e.get("from", "").startswith(("left", "bottom"))}
+    exits = {e.attrib["to"]: e.attrib["id"] for e in edges if e.get("to", "").startswith(("right", "top"))}
     pairs = []
     for start in sorted(entries):
         end = start.replace("left", "right", 1) if start.startswith("left") else start.replace("bottom", "top", 1)
@@ -419,7 +420,7 @@ def build_traffic(net: Path, traffic: TrafficSpec, out: Path) -> Path:
                     id=f"car{i}",
                     type="passenger_realtime" if reroute else "passenger",
                     depart=f"{depart:.1f}",
-                    attrib={"from": trip.get("from"), "to": trip.get("to")},
+                    attrib={"from": trip.attrib["from"], "to": trip.attrib["to"]},
                 )
                 element.set("departLane", "best")
                 items.append((float(depart), element))

@@ -163,6 +163,7 @@ class ScenarioSpec(BaseModel):
                 f"{self.name} has no traffic scenario {traffic!r}; valid: {', '.join(t.name for t in self.traffic)}"
             )
         chosen = next(t for t in self.traffic if t.name == chosen_name)
+        assert self.network is not None
         folder, _ = build(self.name, self.network, self.traffic)
         return self.model_copy(
             update={
@@ -229,7 +230,7 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
     except ValidationError as exc:
         raise UserError(validation_message(str(path), exc)) from None
     for needed in [] if spec.generated else [spec.net, *spec.routes]:
-        if not needed.is_file():
+        if needed is None or not needed.is_file():
             raise UserError(f"{path}: file not found: {needed}")
     return spec
 

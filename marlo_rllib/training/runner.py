@@ -225,7 +225,7 @@ def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
         "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
         "traffic_scenario": env["traffic_scenario"],
         # generated scenarios: evaluate on the held-out demand, if the scenario marks one
-        "evaluation_traffic_scenario": env["traffic_scenario"] or (spec.evaluation_traffic or [None])[0],
+        "evaluation_traffic_scenario": env["traffic_scenario"] or next(iter(spec.evaluation_traffic), None),
     }
     return {key: value for key, value in settings.items() if value is not None}
 

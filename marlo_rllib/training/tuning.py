@@ -156,7 +156,8 @@ def tune_search(
     finally:
         ray.shutdown()
     rows = []
-    for result in results:
+    for index in range(len(results)):
+        result = results[index]
         trial_id = (result.metrics or {}).get("trial_id")
         if trial_id not in records:
             continue
