@@ -101,8 +101,9 @@ def first_row(scenario: str, runners: int, work: Path, limit_s: float) -> dict:
 
 def fragment(result: dict) -> str:
     """The rollout fragment the run used (train.py sizes it from the probe, as here)."""
-    from marlo_rllib.algorithms import get_algorithm, sampling_settings
+    from marlo_rllib.algorithms import get_algorithm
     from marlo_rllib.config import compose
+    from marlo_rllib.training.rllib_config import sampling_settings
 
     config = compose(
         {},

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from marlo_rllib.algorithms import POLICY_LAYOUTS
 from marlo_rllib.config import check_seeds
 from marlo_rllib.errors import UserError
+from marlo_rllib.layout import POLICY_LAYOUTS
 from marlo_rllib.offline import COLLECT_SEED
 
 SCHEDULERS = ("asha", "pbt", "none")
@@ -203,7 +203,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _benchmark(args: argparse.Namespace) -> None:
-    from marlo_rllib.controllers.baselines import controller_label
+    from marlo_rllib.controllers import controller_label
     from marlo_rllib.evaluation import run_episodes
     from marlo_rllib.evaluation.report import (
         markdown_table,

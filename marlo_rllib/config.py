@@ -182,11 +182,21 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
     if chosen_stop.get("minutes") is not None and "timesteps" not in chosen_stop:
         config["stop"]["timesteps"] = None  # a wall-clock budget alone: no step default the user never chose
     if config["dataset"] and algorithm.OFFLINE_ONLY:
-        from marlo_rllib.offline.dataset import fill_from_dataset
-
-        fill_from_dataset(config)
+        _fill_from_dataset(config)
     validate(config)
     return config
+
+
+def _fill_from_dataset(config: dict[str, Any]) -> None:
+    """An offline run's scenario and env settings default to its dataset's (check_fits refuses conflicts)."""
+    from marlo_rllib.offline.dataset import ENV_KEYS, load_dataset
+
+    info = load_dataset(config["dataset"])
+    config["dataset"] = info["path"]  # absolute: Ray Data reads it from other processes
+    config["scenario"] = config["scenario"] or info["scenario_source"]
+    for key in ENV_KEYS:
+        if config["env"][key] == DEFAULTS["env"][key] and info["env"].get(key) is not None:
+            config["env"][key] = info["env"][key]
 
 
 def _first_given(*values: Any) -> Any:

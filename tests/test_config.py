@@ -90,8 +90,8 @@ def test_free_form_sections_take_any_key():
 
 
 def test_learner_resources_map_to_rllib():
-    from marlo_rllib.algorithms import build_config
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
 
     env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
     for overrides, learners, gpus, lr in (
@@ -107,8 +107,8 @@ def test_learner_resources_map_to_rllib():
 
 
 def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
-    from marlo_rllib.algorithms import build_config
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
 
     env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
     config = compose({"scenario": "2x2grid"}, {})  # 4096 env steps per batch, 2 env runners, 120 s timeout

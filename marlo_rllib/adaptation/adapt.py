@@ -382,8 +382,8 @@ def prioritised_sample(checkpoint: Path, datasets: list[Path], out: Path, env: d
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from marlo_rllib.algorithms import SHARED_MODULE
     from marlo_rllib.controllers.policy import load_modules
+    from marlo_rllib.layout import SHARED_MODULE
     from marlo_rllib.offline.dataset import DATA_DIR, parquet_files
 
     table = pa.concat_tables([pq.read_table(f) for d in datasets for f in parquet_files(d)], promote_options="default")

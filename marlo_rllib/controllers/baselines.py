@@ -1,35 +1,13 @@
-"""Controllers: anything that picks the greens, behind one interface.
-
-    controller = make_controller("max_pressure")
-    env = TrafficSignalEnv(scenario, **controller.env_options)
-    controller.reset(env)
-    actions = controller.act(observations, infos)
-
-A controller that runs a SUMO program (fixed, actuated) says so in env_options and returns no actions.
-The env itself enforces yellow, min-green and max-green for every controller.
-"""
+"""The classic controllers: fixed time and actuated (SUMO's own programs), max-pressure, greedy
+(longest queue) and random greens. The env enforces yellow, min-green and max-green for all of them."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from marlo_rllib.env.traffic_signal_env import TrafficSignalEnv
-from marlo_rllib.errors import UserError
-
-
-class Controller:
-    name = "controller"
-    env_options: dict[str, Any] = {}
-
-    def reset(self, env: TrafficSignalEnv, seed: int | None = None) -> None:
-        self.env = env
-
-    def act(self, observations: dict[str, Any], infos: dict[str, Any]) -> dict[str, int]:
-        raise NotImplementedError
+from marlo_rllib.controllers.base import Controller
 
 
 class FixedTime(Controller):
@@ -120,21 +98,3 @@ BASELINES: dict[str, Callable[[], Controller]] = {
     "greedy": Greedy,
     "random": RandomGreens,
 }
-
-
-def make_controller(name: str) -> Controller:
-    """A baseline by name, or `ckpt:PATH` for a trained policy (a checkpoint or a run directory)."""
-    if name.startswith("ckpt:"):
-        from marlo_rllib.controllers.policy import load_controller
-
-        return load_controller(name.removeprefix("ckpt:"), name=name)
-    if name not in BASELINES:
-        raise UserError(f"unknown controller {name!r}; valid: {', '.join(BASELINES)}, ckpt:PATH")
-    return BASELINES[name]()
-
-
-def controller_label(name: str) -> str:
-    """A file-name-safe controller name: ckpt:checkpoints/PPO_grid4x4 -> PPO_grid4x4."""
-    if name.startswith("ckpt:"):
-        name = name.removeprefix("ckpt:").rstrip("/").split("/")[-1]
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from marlo_rllib.algorithms import SHARED_MODULE
-from marlo_rllib.controllers.baselines import Controller
+from marlo_rllib.controllers.base import Controller
 from marlo_rllib.errors import UserError
+from marlo_rllib.layout import SHARED_MODULE
 
 RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from marlo_rllib.config import check_seeds
-from marlo_rllib.controllers.baselines import controller_label
+from marlo_rllib.controllers import controller_label
 from marlo_rllib.errors import UserError
 from marlo_rllib.offline import COLLECT_SEED
 from marlo_rllib.offline.dataset import DATA_DIR, ENV_KEYS, FORMAT, export_npz, space_summary

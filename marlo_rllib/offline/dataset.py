@@ -264,15 +264,3 @@ def export_npz(dataset: Path) -> Path:
         action_mask=np.array([info["spaces"]["action_masks"][a] for a in agents], dtype=np.int8),
     )
     return path
-
-
-def fill_from_dataset(config: dict[str, Any]) -> None:
-    """An offline run's scenario and env settings default to its dataset's (check_fits refuses conflicts)."""
-    from marlo_rllib.config import DEFAULTS
-
-    info = load_dataset(config["dataset"])
-    config["dataset"] = info["path"]  # absolute: Ray Data reads it from other processes
-    config["scenario"] = config["scenario"] or info["scenario_source"]
-    for key in ENV_KEYS:
-        if config["env"][key] == DEFAULTS["env"][key] and info["env"].get(key) is not None:
-            config["env"][key] = info["env"][key]

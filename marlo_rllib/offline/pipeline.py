@@ -24,7 +24,7 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
-from marlo_rllib.algorithms import SHARED_MODULE
+from marlo_rllib.layout import SHARED_MODULE
 from marlo_rllib.offline.dataset import DATA_DIR
 
 # Ray Data's tasks run outside the Tune trial's placement group, on CPUs nobody reserved; with

@@ -236,9 +236,10 @@ def prepare_run(
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
     check_resources(config["resources"])
-    from marlo_rllib.algorithms import SHARED_MODULE, check_masking, get_algorithm, shared_module_class
+    from marlo_rllib.algorithms import check_masking, get_algorithm, shared_module_class
     from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
+    from marlo_rllib.layout import SHARED_MODULE
     from marlo_rllib.offline.dataset import check_fits, load_dataset
 
     env_config = env_config_of(config)
@@ -428,7 +429,7 @@ def check_resources(resources: dict[str, Any]) -> None:
 def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
     import ray
 
-    from marlo_rllib.algorithms import gpus_per_learner
+    from marlo_rllib.training.rllib_config import gpus_per_learner
 
     resources = config["resources"]
     address = resources["ray_address"] or os.environ.get("RAY_ADDRESS")  # a Ray job's driver gets RAY_ADDRESS
@@ -485,7 +486,8 @@ def checkpoint_config(config: dict[str, Any]) -> Any:
 def make_stopper(
     config: dict[str, Any], initial: BandState | None = None, probe: dict[str, Any] | None = None
 ) -> BandStopper:
-    from marlo_rllib.algorithms import get_algorithm, sampling_settings
+    from marlo_rllib.algorithms import get_algorithm
+    from marlo_rllib.training.rllib_config import sampling_settings
 
     stop = config["stop"]
     sampling = sampling_settings(get_algorithm(config["algorithm"]), config, probe)
@@ -557,7 +559,7 @@ def _fit(
     import ray
     from ray import tune
 
-    from marlo_rllib.algorithms import build_config
+    from marlo_rllib.training.rllib_config import build_config
 
     run_metadata = json.loads((run_dir / "metadata.json").read_text())
     env_config, agents = run_metadata["env_config"], list(run_metadata["spaces"])

@@ -79,7 +79,7 @@ def tune_search(
     import ray
     from ray import tune
 
-    from marlo_rllib.algorithms import build_config
+    from marlo_rllib.training.rllib_config import build_config
 
     metadata = json.loads((search_dir / "metadata.json").read_text())
 
