@@ -69,6 +69,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "batch 512, minibatch 64, 10 epochs)",
         PLAIN_OPTIMISER,
     ),
+    "phase_obs": ("the default, observation phase (per green: what it serves)", ["--set", "env.observation=phase"]),
+    "phase_model": (
+        "observation phase, one network scoring every green (model.encoder phase, FRAP-like)",
+        ["--set", "env.observation=phase", "--set", "model.encoder=phase"],
+    ),
     "more_updates": (
         "the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
         [

@@ -37,7 +37,8 @@ DEFAULTS: dict[str, Any] = {
         "agent_id": True,  # a shared policy's observations end with the junction's one-hot (not with --policy independent)
     },
     "training": {},  # the algorithm preset fills it
-    "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh"},
+    # encoder "phase": one network scores every green from what it serves (models/phase.py; PPO, shared)
+    "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh", "encoder": "mlp"},
     "critic": {"sharing": True},  # --policy central: one critic for all junctions (plus a one-hot), or one each
     "resources": {
         "gpu": False,
@@ -269,6 +270,7 @@ class _Env(_Section):
 class _Model(_Section):
     fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)]
     fcnet_activation: Literal["tanh", "relu", "silu"]
+    encoder: Literal["mlp", "phase"]
 
 
 class _Critic(_Section):
@@ -382,6 +384,12 @@ def validate(config: dict[str, Any]) -> None:
         raise UserError(
             f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO"
         )
+    if config["model"]["encoder"] == "phase" and (algorithm.NAME, config["policy"]) != ("PPO", "shared"):
+        raise UserError(
+            f"model.encoder phase is a shared PPO policy; this run is {algorithm.NAME} with policy {config['policy']!r}"
+        )
+    if config["model"]["encoder"] == "phase" and config["env"]["observation"] != "phase":
+        raise UserError("model.encoder phase scores greens from env.observation phase; add --set env.observation=phase")
     stop, resources = config["stop"], config["resources"]
     if stop["timesteps"] is None and stop["minutes"] is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")

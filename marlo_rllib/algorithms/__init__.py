@@ -88,4 +88,8 @@ def shared_module_class(config: dict[str, Any]) -> type:
         from marlo_rllib.models.central_critic import CentralCriticPPOTorchRLModule
 
         return CentralCriticPPOTorchRLModule
+    if config["model"]["encoder"] == "phase":
+        from marlo_rllib.models.phase import PhasePPOTorchRLModule
+
+        return PhasePPOTorchRLModule
     return get_algorithm(config["algorithm"]).masked_module_class()

@@ -128,7 +128,38 @@ class PressureObservation:
         return np.concatenate([*_phase_blocks(ctx, agent, layout), _padded(pressure, layout.lanes)])
 
 
+PHASE_FEATURES = 4
+
+
+class PhaseObservation:
+    """Per green phase, what choosing it would serve: [is the current green, mean queue ratio, mean
+    density and mean pressure (density in minus density out) of the movements it gives right of
+    way], phase after phase, then the min-green-passed flag. Every junction's phases are described
+    the same way whatever its lanes, so one network can score the phases of any junction
+    (models/phase.py); padded phases are zeros."""
+
+    low = -1.0
+
+    def size(self, layout: Layout) -> int:
+        return layout.greens * PHASE_FEATURES + 1
+
+    def __call__(self, ctx: StepContext, agent: str, layout: Layout) -> np.ndarray:
+        junction, traffic, signal = ctx.junctions[agent], ctx.traffic[agent], ctx.signals[agent]
+        queue = _queue_ratio(ctx, agent)[junction.link_in]
+        density = np.minimum(traffic.in_count / junction.in_capacity, 1.0)[junction.link_in]
+        out_density = np.minimum(traffic.out_count / junction.out_capacity, 1.0)[junction.link_out]
+        served = junction.serves / np.maximum(junction.serves.sum(axis=1, keepdims=True), 1)  # mean over movements
+        phases = np.zeros((layout.greens, PHASE_FEATURES), dtype=np.float32)
+        phases[signal.green, 0] = 1.0
+        phases[: junction.n_greens, 1] = served @ queue
+        phases[: junction.n_greens, 2] = served @ density
+        phases[: junction.n_greens, 3] = served @ (density - out_density)
+        can_switch = np.float32(signal.green_time >= ctx.min_green)
+        return np.concatenate([phases.ravel(), np.array([can_switch], dtype=np.float32)])
+
+
 OBSERVATIONS: dict[str, Callable[[], Observation]] = {
+    "phase": PhaseObservation,
     "default": LocalObservation,
     "neighbors": NeighbourObservation,
     "pressure": PressureObservation,
