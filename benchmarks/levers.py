@@ -42,6 +42,11 @@ PLAIN_OPTIMISER = [
         ("num_epochs", 10),
     )
 ]
+MORE_UPDATES = [
+    "--set=training.train_batch_size_per_learner=2048",
+    "--set=training.minibatch_size=256",
+    "--set=training.num_epochs=10",
+]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "gamma995": ("gamma 0.995, lambda 0.95 (the preset before this screen)", SEED_004_GAMMA),
     "gamma95": ("gamma 0.95, lambda 0.9", GAMMA_95),
@@ -74,16 +79,13 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "observation phase, one network scoring every green (model.encoder phase, FRAP-like)",
         ["--set", "env.observation=phase", "--set", "model.encoder=phase"],
     ),
+    "phase_more_updates": (
+        "phase_model with more_updates' optimiser (batch 2048, minibatch 256, 10 epochs)",
+        ["--set", "env.observation=phase", "--set", "model.encoder=phase", *MORE_UPDATES],
+    ),
     "more_updates": (
         "the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
-        [
-            "--set",
-            "training.train_batch_size_per_learner=2048",
-            "--set",
-            "training.minibatch_size=256",
-            "--set",
-            "training.num_epochs=10",
-        ],
+        MORE_UPDATES,
     ),
 }
 
