@@ -334,7 +334,8 @@ def _composed(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> int:
     from marlo_rllib.config import validate
-    from marlo_rllib.training.runner import check_resources, load_run, prepare_run, train
+    from marlo_rllib.run_dir import load_run
+    from marlo_rllib.training.runner import check_resources, prepare_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
     if args.resume:

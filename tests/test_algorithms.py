@@ -121,7 +121,8 @@ def test_dqn_on_cologne8_never_chooses_a_masked_green(dqn_cologne8, make_env):
 def test_dqn_masks_targets_and_centres_advantages_on_valid_greens(dqn_cologne8, make_env):
     from ray.rllib.algorithms.dqn.default_dqn_rl_module import QF_PREDS
 
-    from marlo_rllib.controllers.policy import load_modules, resolve_checkpoint
+    from marlo_rllib.controllers.policy import load_modules
+    from marlo_rllib.run_dir import resolve_checkpoint
 
     module = load_modules(resolve_checkpoint(dqn_cologne8))["shared"]
     module.make_target_networks()  # as the learner does

@@ -321,7 +321,8 @@ def test_killed_env_runner_is_replaced_and_the_run_completes(tmp_path, ray_tmp):
 
 
 def test_resume_from_starts_a_new_run_from_old_weights(shared_run, tmp_path, ray_tmp):
-    from marlo_rllib.controllers.policy import load_modules, resolve_checkpoint
+    from marlo_rllib.controllers.policy import load_modules
+    from marlo_rllib.run_dir import resolve_checkpoint
 
     # lr=0: the new run's final weights must be exactly the old run's best weights.
     done = marlo(
@@ -439,7 +440,8 @@ def test_bad_input_exits_2_with_one_line(shared_run, tmp_path, ray_tmp):
 
 
 def test_a_resume_that_fails_before_training_leaves_the_run_as_it_was(tmp_path):
-    from marlo_rllib.training.runner import _settle, save_state
+    from marlo_rllib.run_dir import save_state
+    from marlo_rllib.training.runner import _settle
 
     before = {"status": "interrupted", "segments": 1, "timesteps": 480, "latest_checkpoint": "tune_0/c", "time_s": 9.0}
     save_state(tmp_path, before)

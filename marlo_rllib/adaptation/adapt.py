@@ -99,10 +99,9 @@ def plan_adaptation(
     """Checks every input before any simulation runs; a bad one is a UserError."""
     from marlo_rllib.algorithms import get_algorithm
     from marlo_rllib.config import check_seeds
-    from marlo_rllib.controllers.policy import resolve_checkpoint
     from marlo_rllib.offline.dataset import load_dataset
+    from marlo_rllib.run_dir import load_run, resolve_checkpoint, run_dir_of
     from marlo_rllib.scenarios import load_scenario
-    from marlo_rllib.training.runner import load_run
 
     if not (math.isfinite(ratio) and ratio > 0):
         raise UserError(f"--ratio must be a positive number, got {ratio}")
@@ -123,8 +122,8 @@ def plan_adaptation(
     check_seeds([seed, seed + reference_episodes + buckets * episodes_per_bucket - 1])
 
     path = Path(checkpoint).resolve()
-    run_dir = path if (path / "state.json").is_file() else path.parent
-    if not (run_dir / "config.yaml").is_file():
+    run_dir = run_dir_of(path)
+    if run_dir is None:
         raise UserError(f"--checkpoint {checkpoint}: not a marlo run directory or a checkpoint inside one")
     config, _ = load_run(run_dir)
     first = resolve_checkpoint(path)
@@ -305,7 +304,7 @@ def _finetune(
     """Trains from `checkpoint` on the drifted demand; returns the new run's best checkpoint (the
     old one if fine-tuning produced none) and whether Ctrl+C cut the fine-tuning short."""
     from marlo_rllib.config import compose, deep_merge
-    from marlo_rllib.controllers.policy import resolve_checkpoint
+    from marlo_rllib.run_dir import resolve_checkpoint
     from marlo_rllib.training.runner import prepare_run, train
 
     config = deep_merge(plan.config, {"env": env, "stop": {"minutes": plan.finetune_minutes, "timesteps": None}})

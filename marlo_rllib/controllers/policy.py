@@ -10,7 +10,6 @@ Actions are greedy: the most likely (or highest-Q) valid green of each junction.
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,7 @@ import numpy as np
 from marlo_rllib.controllers.base import Controller
 from marlo_rllib.errors import UserError
 from marlo_rllib.layout import SHARED_MODULE
-
-RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder, or a run directory (meaning its best checkpoint, else its latest)."""
-    path = Path(path).resolve()  # RLlib's loaders take absolute paths only
-    if (path / "state.json").is_file():
-        try:
-            state = json.loads((path / "state.json").read_text())
-        except ValueError:
-            raise UserError(f"{path}/state.json is corrupt") from None
-        chosen = (state.get("best") or {}).get("checkpoint") or state.get("latest_checkpoint")
-        if not chosen:
-            raise UserError(f"run {path} has no checkpoint yet")
-        path = path / str(chosen)
-    if not (path / "rllib_checkpoint.json").is_file():
-        raise UserError(f"{path} is neither a marlo run directory nor an RLlib checkpoint")
-    return path
+from marlo_rllib.run_dir import RL_MODULE_PATH, resolve_checkpoint
 
 
 def checkpoint_env_config(checkpoint: Path) -> dict[str, Any]:

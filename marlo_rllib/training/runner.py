@@ -1,11 +1,5 @@
-"""One training run, from a resolved experiment to a run directory of checkpoints.
-
-    checkpoints/<algo>_<scenario>_<timestamp>/
-        config.yaml  metadata.json  README.txt   what was run, with which versions and spaces
-        progress.csv                             one row per training iteration, all segments
-        state.json                               latest and best checkpoints, counters, stop reason
-        best -> tune_0/<trial>/checkpoint_...    always the best-scoring checkpoint
-        tune_0/, tune_1/, ...                    Tune's experiment folders, one per (re)start
+"""One training run, from a resolved experiment to a run directory of checkpoints (its layout:
+run_dir.py).
 
 RLlib's Algorithm runs as a Tune trainable. The band stopper ends it; checkpoints are written
 every `checkpoint.every` env steps, at every new best evaluation, at the end and on Ctrl+C; Tune
@@ -21,23 +15,26 @@ import json
 import math
 import numbers
 import os
-import platform
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from marlo_rllib.config import DEFAULTS, deep_merge
 from marlo_rllib.errors import UserError
+from marlo_rllib.run_dir import (
+    RL_MODULE_PATH,
+    new_run_dir,
+    point_best_at,
+    read_state,
+    resolve_checkpoint,
+    save_state,
+    write_run_files,
+)
 from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score
 
 TRAINING_SEED_BASE = 100_000  # SUMO seeds below this are never used in training (benchmarks use them)
@@ -64,129 +61,6 @@ PROGRESS_COLUMNS = (
     "score",
     "warning",
 )
-
-
-# ---- the run directory ---------------------------------------------------------------------
-
-
-def new_run_dir(out: Path, algorithm: str, scenario: str, name: str | None = None) -> Path:
-    run_dir = (out / (name or f"{algorithm}_{scenario}_{time.strftime('%Y%m%d-%H%M%S')}")).resolve()
-    if run_dir.exists():
-        raise UserError(f"run directory {run_dir} exists; pick another --run-name or use --resume {run_dir}")
-    try:
-        run_dir.mkdir(parents=True)
-    except OSError as exc:
-        raise UserError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
-    return run_dir
-
-
-def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config, state) of a run directory; a folder that is not one is a user error."""
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        state = json.loads((run_dir / "state.json").read_text())
-    except (OSError, ValueError, yaml.YAMLError):
-        raise UserError(f"{run_dir} is not a marlo run directory (no readable config.yaml and state.json)") from None
-    if not isinstance(config, dict) or not isinstance(state, dict):
-        raise UserError(f"{run_dir} is not a marlo run directory (config.yaml and state.json must be mappings)")
-    config = deep_merge(DEFAULTS, config)  # settings added since the run began take their defaults
-    if not state.get("latest_checkpoint"):
-        raise UserError(f"{run_dir} has no checkpoint to resume from yet")
-    check_checkpoint(run_dir / state["latest_checkpoint"])
-    return config, state
-
-
-def check_checkpoint(path: Path) -> None:
-    """Reads every state file of an RLlib checkpoint, so that a damaged one is a one-line error here
-    rather than a failed trial after Ray has started."""
-    import pickle
-
-    if not (path / "algorithm_state.pkl").is_file():
-        raise UserError(f"checkpoint {path} is missing (no algorithm_state.pkl)")
-    for file in sorted(path.rglob("*state.pkl")):
-        try:
-            with file.open("rb") as stream:
-                pickle.load(stream)
-        except Exception as exc:  # truncated or foreign bytes raise any of several unpickling errors
-            raise UserError(
-                f"checkpoint {path} is damaged: {file.relative_to(path)} does not load ({type(exc).__name__})"
-            ) from None
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("marlo-rllib", "ray", "torch", "eclipse-sumo", "libsumo", "pettingzoo", "gymnasium"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def _git_commit() -> str | None:
-    try:
-        here = Path(__file__).resolve().parent
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        return done.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def write_run_files(
-    run_dir: Path,
-    config: dict[str, Any],
-    env_config: dict[str, Any],
-    spaces: dict[str, Any],
-    state_dim: int,
-    probe: dict[str, Any],
-    command: str,
-) -> None:
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    info = {
-        "command": command,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": platform.node(),
-        "git_commit": _git_commit(),
-        "versions": _versions(),
-        "env_config": env_config,
-        "spaces": spaces,
-        "state_dim": state_dim,
-        "probe": probe,
-    }
-    (run_dir / "metadata.json").write_text(json.dumps(info, indent=2) + "\n")
-    (run_dir / "README.txt").write_text(
-        f"marlo training run: {config['algorithm']} ({config['policy']} policy) on {config['scenario']}.\n"
-        f"Started with: {command}\n\n"
-        "config.yaml    the resolved experiment (defaults < preset < experiment YAML < command line)\n"
-        "metadata.json  versions, git commit, command line, env settings, observation and action spaces\n"
-        "progress.csv   one row per training iteration: returns, env steps, traffic metrics, evaluation\n"
-        "state.json     latest and best checkpoint, timesteps, why training stopped\n"
-        "best           the best-scoring checkpoint (a plain RLlib checkpoint)\n\n"
-        f"Continue:   marlo train --resume {run_dir}\n"
-        f"Evaluate:   marlo eval --checkpoint {run_dir} --scenario {config['scenario']} --out {run_dir}/eval\n"
-    )
-    save_state(run_dir, new_state())
-
-
-def new_state(**changes: Any) -> dict[str, Any]:
-    """state.json of a run that has not trained yet."""
-    return {
-        "status": "starting",
-        "segments": 0,
-        "latest_checkpoint": None,
-        "best": None,
-        "timesteps": 0,
-        "iteration": 0,
-        "time_s": 0.0,
-        "checkpointed_at": 0,
-        **changes,
-    }
-
-
-def save_state(run_dir: Path, state: dict[str, Any]) -> None:
-    temporary = run_dir / "state.json.tmp"
-    temporary.write_text(json.dumps(state, indent=2) + "\n")
-    temporary.replace(run_dir / "state.json")
 
 
 # ---- env settings ----------------------------------------------------------------------------
@@ -237,7 +111,7 @@ def prepare_run(
     directory. Returns it and the checkpoint whose weights start the run, if any."""
     check_resources(config["resources"])
     from marlo_rllib.algorithms import check_masking, get_algorithm, shared_module_class
-    from marlo_rllib.controllers.policy import PolicyController, load_modules, resolve_checkpoint
+    from marlo_rllib.controllers.policy import PolicyController, load_modules
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.layout import SHARED_MODULE
     from marlo_rllib.offline.dataset import check_fits, load_dataset
@@ -389,10 +263,7 @@ def make_recorder(
                     "timesteps": state["checkpointed_at"],
                     "iteration": result.get("training_iteration"),
                 }
-                link = run_dir / "best"
-                if link.is_symlink() or link.exists():
-                    link.unlink()
-                link.symlink_to(state["latest_checkpoint"], target_is_directory=True)
+                point_best_at(run_dir, state["latest_checkpoint"])
             save_state(run_dir, state)
 
     return RunRecorder()
@@ -462,7 +333,7 @@ def callbacks_class(restore: Path | None, weights: Path | None) -> type:
         if restore is not None:
             algorithm.restore_from_path(str(restore))
         if weights is not None:
-            modules = str(weights / "learner_group" / "learner" / "rl_module")
+            modules = str(weights / RL_MODULE_PATH)
             if algorithm.env_runner_group is None:  # offline: Algorithm.restore_from_path would sync env runners
                 algorithm.learner_group.restore_from_path(modules, component="learner/rl_module")
             else:
@@ -521,7 +392,7 @@ def train(
     restore: a checkpoint whose whole state (weights, optimizer, counters) continues here.
     weights: a checkpoint whose RLModule weights start this run (another run, maybe other traffic).
     """
-    state = json.loads((run_dir / "state.json").read_text())
+    state = read_state(run_dir)
     before = copy.deepcopy(state)
     state.update(status="running", segments=before["segments"] + 1)
     save_state(run_dir, state)

@@ -19,14 +19,13 @@ import yaml
 
 from marlo_rllib.config import compose, deep_merge
 from marlo_rllib.errors import UserError
+from marlo_rllib.run_dir import new_state, save_state
 from marlo_rllib.training.runner import (
     callbacks_class,
     checkpoint_config,
     init_ray,
     make_recorder,
     make_stopper,
-    new_state,
-    save_state,
 )
 from marlo_rllib.training.search import nested, tune_domain
 
