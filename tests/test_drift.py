@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from marlo_rllib.adaptation.drift import bucket_mmd, median_bandwidth, mmd, triggers
+from marlo_rllib.adaptation.drift import Standardizer, bucket_mmd, median_bandwidth, mmd, triggers
 
 X, Y = np.array([[0.0], [1.0]]), np.array([[2.0]])
 # k(a, b) = exp(-(a - b)² / 2): mean k(X, X) = (1 + e^-0.5) / 2, k(Y, Y) = 1, mean k(X, Y) = (e^-2 + e^-0.5) / 2
@@ -58,3 +58,20 @@ def test_bad_inputs_are_refused():
         mmd(np.zeros((2, 3)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="at least one row"):
         mmd(np.zeros((0, 3)), np.zeros((2, 3)))
+
+
+def test_standardizer_z_scores_by_the_reference_and_leaves_out_constant_and_dropped_features():
+    reference = np.array([[0.0, 1.0, 5.0, 0.0], [2.0, 1.0, 7.0, 1.0]])  # means 1, 1, 6, 0.5; stds 1, 0, 1, 0.5
+    features = Standardizer(reference, drop=[3])
+    np.testing.assert_allclose(features(np.array([[3.0, 9.0, 4.0, 1.0]])), [[2.0, -2.0]])
+    with pytest.raises(ValueError, match="constant"):
+        Standardizer(np.ones((3, 2)))
+
+
+def test_standardized_mmd_sees_a_shift_of_one_feature_that_raw_one_hots_hide():
+    rng = np.random.default_rng(0)
+    one_hot = np.eye(16)[rng.integers(16, size=400)]
+    before = np.hstack([one_hot, rng.uniform(0, 0.05, (400, 1))])
+    after = np.hstack([np.eye(16)[rng.integers(16, size=400)], rng.uniform(0.02, 0.07, (400, 1))])
+    features = Standardizer(before, drop=list(range(16)))
+    assert mmd(features(after), features(before)) > 5 * mmd(after, before)

@@ -12,7 +12,8 @@ the data it was trained on, and fine-tune it when they drift (seed 003's offline
 
 The deployed world: buckets before `drift_at` run on the demand the policy was trained on, buckets
 from `drift_at` on the drifted demand (--demand-scale, --traffic). After each bucket, its MMD to the
-reference is the mean over MMD_DRAWS draws of the reference (drift.bucket_mmd); bucket j >= 2
+reference (features standardized by the reference, without the junction one-hot) is the mean over
+MMD_DRAWS draws of the reference (drift.bucket_mmd); bucket j >= 2
 fine-tunes when its MMD exceeds `ratio` x bucket j-1's. Online algorithms (PPO, APPO, ...) fine-tune
 by training on the drifted demand from the checkpoint's weights; the Q-learners (DQN, CQL) train
 offline on a sample of buckets 0..j plus the reference, drawn with priority |TD error| + epsilon.
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from marlo_rllib.adaptation.drift import bucket_mmd, triggers
+from marlo_rllib.adaptation.drift import Standardizer, bucket_mmd, triggers
 from marlo_rllib.errors import UserError
 
 MMD_DRAWS = 5
@@ -181,7 +182,11 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
     done: the buckets recorded, the log, and the latest adapted checkpoint."""
     rng = np.random.default_rng(plan.seed)
     reference = _reference(plan)
-    reference_obs = _observations(reference, rng, None)
+    raw = _observations(reference, rng, None)
+    info = json.loads((reference / "dataset.json").read_text())
+    junctions = len(info["spaces"]["agents"]) if info["env"].get("agent_id") else 0
+    features = Standardizer(raw, drop=list(range(raw.shape[1] - junctions, raw.shape[1])))  # not the junction one-hot
+    reference_obs = features(raw)
     checkpoint, mmds, rows = plan.checkpoint, [], []
     started = time.perf_counter()
     log = plan.out / "adapt.csv"
@@ -195,7 +200,8 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
             seeds = plan.seed + plan.reference_episodes + j * plan.episodes_per_bucket
             bucket = plan.out / "buckets" / f"{j:02d}"
             info = _record(plan, checkpoint, env, bucket, seeds, plan.episodes_per_bucket)
-            mmds.append(bucket_mmd(_observations(bucket, rng, plan.mmd_samples), reference_obs, MMD_DRAWS, rng))
+            sample = features(_observations(bucket, rng, plan.mmd_samples))
+            mmds.append(bucket_mmd(sample, reference_obs, MMD_DRAWS, rng))
             fire = triggers(mmds, plan.ratio)
             row = {
                 "bucket": j,

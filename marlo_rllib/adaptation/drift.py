@@ -1,7 +1,7 @@
 """Drift between the states a deployed policy meets and the data it was trained on.
 
 MMD (maximum mean discrepancy) with an RBF kernel whose bandwidth is the median pairwise distance
-of the pooled samples; the trigger rule of seed 003: bucket j (0-based, j >= 2) fine-tunes when
+of the pooled samples, on features standardized by the reference (Standardizer); the trigger rule of seed 003: bucket j (0-based, j >= 2) fine-tunes when
 its MMD to the offline data exceeds `ratio` times bucket j-1's.
 """
 
@@ -42,6 +42,25 @@ def bucket_mmd(bucket: np.ndarray, offline: np.ndarray, chunks: int, rng: np.ran
     size = min(len(bucket), len(offline))
     draws = [offline[rng.choice(len(offline), size, replace=False)] for _ in range(chunks)]
     return float(np.mean([mmd(bucket, draw) for draw in draws]))
+
+
+class Standardizer:
+    """Rows -> z-scores by the reference's mean and standard deviation, leaving out constant features
+    and the `drop` columns. One RBF bandwidth then suits features of different ranges: raw, a
+    handful of 0/1 flags (phase, junction one-hot) dominate the distances and hide a change of
+    queues and densities."""
+
+    def __init__(self, reference: np.ndarray, drop: list[int] | None = None) -> None:
+        reference = _rows(reference)
+        self.mean, self.std = reference.mean(axis=0), reference.std(axis=0)
+        self.keep = self.std > 1e-6
+        self.keep[list(drop or [])] = False
+        if not self.keep.any():
+            raise ValueError("every feature of the reference is constant: nothing to measure drift on")
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        rows = _rows(rows)
+        return (rows[:, self.keep] - self.mean[self.keep]) / self.std[self.keep]
 
 
 def triggers(mmds: list[float], ratio: float) -> bool:
