@@ -51,10 +51,9 @@ def bare_env(scenario: str, steps: int, processes: int) -> float:
 def training(scenario: str, steps: int, repeats: int, iterations: int) -> dict:
     import ray
 
-    from marlo_rllib.config import compose
+    from marlo_rllib.config import compose, env_config_of
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
-    from marlo_rllib.training.runner import env_config_of
 
     config = compose({"scenario": scenario}, {})
     env_config = env_config_of(config)

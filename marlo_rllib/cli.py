@@ -484,7 +484,7 @@ def _check_marlo_command(command: list[str]) -> None:
     """A command for the cluster gets the checks it would get here, before anything is submitted."""
     if command[:1] != ["train"]:
         return
-    from marlo_rllib.training.runner import env_config_of
+    from marlo_rllib.config import env_config_of
 
     args = build_parser().parse_args(command)  # a usage mistake exits 2 with argparse's one line
     if not args.resume:

@@ -27,8 +27,7 @@ def env_settings(
 ) -> dict[str, Any]:
     """The env settings of the dataset, resolved the way `marlo train` resolves a run's; `env`: a
     run's env section (its observation, reward, ...) instead of the defaults."""
-    from marlo_rllib.config import DEFAULTS
-    from marlo_rllib.training.runner import env_config_of
+    from marlo_rllib.config import DEFAULTS, env_config_of
 
     env = {**DEFAULTS["env"], **(env or {}), "episode_seconds": episode_seconds, "demand_scale": demand_scale}
     return env_config_of({"scenario": scenario, "env": env, "policy": "shared", "seed": 0})

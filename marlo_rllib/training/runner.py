@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from marlo_rllib.config import env_config_of
 from marlo_rllib.errors import UserError
 from marlo_rllib.run_dir import (
     RL_MODULE_PATH,
@@ -37,7 +38,6 @@ from marlo_rllib.run_dir import (
 )
 from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score
 
-TRAINING_SEED_BASE = 100_000  # SUMO seeds below this are never used in training (benchmarks use them)
 PROGRESS_COLUMNS = (
     "iteration",
     "timesteps",
@@ -61,47 +61,6 @@ PROGRESS_COLUMNS = (
     "score",
     "warning",
 )
-
-
-# ---- env settings ----------------------------------------------------------------------------
-
-
-def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
-    """What every env runner passes to TrafficSignalEnv (timing fully resolved, so a checkpoint
-    knows the decision interval it was trained with)."""
-    from pydantic import ValidationError
-
-    from marlo_rllib.env.traffic_signal_env import Timing
-    from marlo_rllib.scenarios import catalog, load_scenario
-    from marlo_rllib.scenarios.spec import validation_message
-
-    spec = load_scenario(config["scenario"])
-    portable = catalog().get(spec.name) == spec.source  # a catalog name travels with a checkpoint
-    env = config["env"]
-    if env["traffic_scenario"] is not None:
-        spec.check_traffic(env["traffic_scenario"], "env.traffic_scenario")
-    try:
-        timing = Timing(**{**spec.timing.model_dump(), **(env["timing"] or {})}).model_dump()
-    except ValidationError as exc:
-        raise UserError(validation_message("env.timing", exc)) from None
-    settings = {
-        "scenario": spec.name if portable else str(spec.source),
-        "backend": env["backend"],
-        "observation": env["observation"],
-        "reward": env["reward"],
-        "reward_params": env["reward_params"],
-        "timing": timing,
-        "episode_seconds": env["episode_seconds"],
-        "demand_scale": env["demand_scale"],
-        "shared_spaces": config["policy"] != "independent",
-        "state_in_infos": config["policy"] == "central" or None,
-        "agent_id": (env["agent_id"] and config["policy"] != "independent") or None,
-        "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
-        "traffic_scenario": env["traffic_scenario"],
-        # generated scenarios: evaluate on the held-out demand, if the scenario marks one
-        "evaluation_traffic_scenario": env["traffic_scenario"] or next(iter(spec.evaluation_traffic), None),
-    }
-    return {key: value for key, value in settings.items() if value is not None}
 
 
 def prepare_run(
