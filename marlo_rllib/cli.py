@@ -109,8 +109,8 @@ def _scenarios_build(args: argparse.Namespace) -> None:
 
 
 def _scenarios_check(args: argparse.Namespace) -> int:
+    from marlo_rllib.evaluation.scenario_check import check_scenario
     from marlo_rllib.scenarios import load_scenario
-    from marlo_rllib.scenarios.check import check_scenario
 
     spec = load_scenario(args.name)
     report = check_scenario(spec, args.seconds)
