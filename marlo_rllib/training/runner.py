@@ -391,8 +391,9 @@ def _fit(
 
     from marlo_rllib.training.rllib_config import build_config
 
+    env_config = env_config_of(config)  # from the experiment itself; metadata.json keeps what prepare_run measured
     run_metadata = json.loads((run_dir / "metadata.json").read_text())
-    env_config, agents = run_metadata["env_config"], list(run_metadata["spaces"])
+    agents = list(run_metadata["spaces"])
     previous_best = state.get("band")
     stopper = make_stopper(config, BandState(**previous_best) if previous_best else None, run_metadata.get("probe"))
     segment, time_offset = state["segments"] - 1, state["time_s"]
