@@ -320,27 +320,9 @@ def _finetune(
         prioritised_sample(checkpoint, datasets, replay, env, float(config["training"]["gamma"]))
         # offline DQN is CQL without the conservative penalty
         alpha = config["training"].get("alpha", 0.0) if plan.algorithm == "CQL" else 0.0
-        config = compose(
-            {
-                key: config[key]
-                for key in (
-                    "scenario",
-                    "policy",
-                    "seed",
-                    "env",
-                    "model",
-                    "resources",
-                    "evaluation",
-                    "stop",
-                    "checkpoint",
-                )
-            },
-            {
-                "algorithm": "CQL",
-                "dataset": str(replay),
-                "training": {"alpha": alpha, "gamma": config["training"]["gamma"]},
-            },
-        )
+        kept = {key: value for key, value in config.items() if key not in ("algorithm", "dataset", "training")}
+        training = {"alpha": alpha, "gamma": config["training"]["gamma"]}
+        config = compose(kept, {"algorithm": "CQL", "dataset": str(replay), "training": training})
     command = f"marlo adapt (bucket {bucket}): fine-tune {checkpoint}"
     run_dir, weights = prepare_run(config, plan.out, f"finetune_{bucket:02d}", command, str(checkpoint))
     print(f"fine-tuning {plan.algorithm} for {plan.finetune_minutes:g} minutes: {run_dir}", flush=True)
