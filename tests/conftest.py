@@ -73,6 +73,15 @@ def marlo(*args: str, ray_tmp: str, timeout: int = 600) -> subprocess.CompletedP
     )
 
 
+# marlo adapt on 2x2grid: demand x2 from bucket 2 on, and a ratio of 0.01, so that bucket 2 (any
+# MMD above 1% of its predecessor's) surely triggers fine-tuning
+DRIFT_FLAGS = ["--demand-scale", "2", "--buckets", "3", "--ratio", "0.01", "--finetune-minutes", "0.2"]
+
+
+def adapt(run: Path, out: Path, *flags: str, ray_tmp: str) -> subprocess.CompletedProcess:
+    return marlo("adapt", "--checkpoint", str(run), "--scenario", "2x2grid", "--out", str(out), *flags, ray_tmp=ray_tmp)
+
+
 def progress(run_dir: Path) -> list[dict[str, str]]:
     path = run_dir / "progress.csv"
     return list(csv.DictReader(path.open())) if path.exists() else []

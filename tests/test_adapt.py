@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import marlo, run_cli
+from tests.conftest import DRIFT_FLAGS, adapt, marlo, run_cli
 from tests.test_training import TINY, start_marlo
 
 # 2x2grid, 300 s episodes: a bucket is one 60-decision episode of 4 junctions
@@ -44,29 +44,7 @@ def rows(out: Path) -> list[dict[str, str]]:
 
 def test_a_drift_triggers_fine_tuning_into_a_run_that_marlo_eval_accepts(ppo_run, tmp_path, ray_tmp):
     out = tmp_path / "adapt"
-    # ratio 0.01: any bucket j >= 2 with an MMD above 1% of its predecessor's fires, so bucket 2 does
-    done = marlo(
-        "adapt",
-        "--checkpoint",
-        str(ppo_run),
-        "--scenario",
-        "2x2grid",
-        "--out",
-        str(out),
-        "--demand-scale",
-        "2",
-        "--buckets",
-        "3",
-        "--ratio",
-        "0.01",
-        "--finetune-minutes",
-        "0.2",
-        "--reference-episodes",
-        "1",
-        "--mmd-samples",
-        "100",
-        ray_tmp=ray_tmp,
-    )
+    done = adapt(ppo_run, out, *DRIFT_FLAGS, "--reference-episodes", "1", "--mmd-samples", "100", ray_tmp=ray_tmp)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     log = rows(out)
     assert [r["demand_scale"] for r in log] == ["1.0", "1.0", "2.0"]  # the drift starts at bucket 2 (--drift-at)
@@ -101,22 +79,7 @@ def test_a_drift_triggers_fine_tuning_into_a_run_that_marlo_eval_accepts(ppo_run
 
 def test_without_drift_a_high_ratio_keeps_the_policy(ppo_run, tmp_path, ray_tmp):
     out = tmp_path / "quiet"
-    done = marlo(
-        "adapt",
-        "--checkpoint",
-        str(ppo_run),
-        "--scenario",
-        "2x2grid",
-        "--out",
-        str(out),
-        "--buckets",
-        "3",
-        "--ratio",
-        "1000",
-        "--reference-episodes",
-        "1",
-        ray_tmp=ray_tmp,
-    )
+    done = adapt(ppo_run, out, "--buckets", "3", "--ratio", "1000", "--reference-episodes", "1", ray_tmp=ray_tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [r["triggered"] for r in rows(out)] == ["False"] * 3
     assert not list(out.glob("finetune_*"))

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import assert_finite_episode, marlo, progress, run_cli
+from tests.conftest import DRIFT_FLAGS, adapt, assert_finite_episode, marlo, progress, run_cli
 
 SECONDS = 300  # 2x2grid decides every 5 s: 60 steps per episode
 AGENTS_2X2 = 4
@@ -229,26 +229,7 @@ def test_adapt_fine_tunes_a_cql_policy_on_a_prioritised_sample_of_deployment_and
     cql_run, dataset, tmp_path, ray_tmp
 ):
     out = tmp_path / "adapt"
-    done = marlo(
-        "adapt",
-        "--checkpoint",
-        str(cql_run),
-        "--scenario",
-        "2x2grid",
-        "--out",
-        str(out),
-        "--demand-scale",
-        "2",
-        "--buckets",
-        "3",
-        "--ratio",
-        "0.01",
-        "--finetune-minutes",
-        "0.2",
-        "--mmd-samples",
-        "100",
-        ray_tmp=ray_tmp,
-    )
+    done = adapt(cql_run, out, *DRIFT_FLAGS, "--mmd-samples", "100", ray_tmp=ray_tmp)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     log = list(csv.DictReader((out / "adapt.csv").open()))
     assert [r["triggered"] for r in log] == ["False", "False", "True"]
