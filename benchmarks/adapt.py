@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -147,6 +148,9 @@ def main() -> int:
         f"No-drift control (10 buckets on the training demand): the trigger fired in {fired} of {len(control)}; "
         f"MMDs {mmds}.",
     ]
+    plot = REPO / "docs" / "learning" / f"adapt_{args.scenario}.png"
+    shutil.copyfile(work / "drift" / "adapt.png", plot)
+    lines += ["", f"![MMD and delay per bucket of the drift run]({plot.relative_to(LEARNING.parent)})"]
     write_section(LEARNING, f"adapt {args.scenario}", lines)
     print("\n".join(lines))
     return 0
