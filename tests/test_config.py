@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from marlo_rllib.config import compose, parse_set
 from marlo_rllib.errors import UserError
+from tests.conftest import REPO
 
 
 def test_priority_runs_cli_over_yaml_over_preset_over_defaults():
@@ -143,3 +147,10 @@ def test_a_file_of_random_bytes_is_one_line_and_exit_2(tmp_path, command):
     result = run_cli(*[part.format(junk=junk, out=tmp_path) for part in command])
     assert result.returncode == 2 and str(junk) in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_closed_pipe_ends_the_output_quietly():
+    done = subprocess.run(
+        f"{sys.executable} -m marlo_rllib.cli algos | head -1", shell=True, cwd=REPO, capture_output=True, text=True
+    )
+    assert done.stdout.startswith("algorithm") and done.stderr == ""
