@@ -23,8 +23,7 @@ UNIT_MODULES = {"test_config", "test_drift", "test_layers", "test_phase", "test_
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-        if module in UNIT_MODULES and "make_env" not in getattr(item, "fixturenames", ()):
+        if item.path.stem in UNIT_MODULES and "make_env" not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.unit)
 
 
