@@ -51,12 +51,12 @@ def bare_env(scenario: str, steps: int, processes: int) -> float:
 def training(scenario: str, steps: int, repeats: int, iterations: int) -> dict:
     import ray
 
-    from marlo_rllib.config import compose, env_config_of
+    from marlo_rllib.config import compose
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
     config = compose({"scenario": scenario}, {})
-    env_config = env_config_of(config)
+    env_config = config.env_config()
     agents: list[str] = []  # only an independent layout needs the agent ids
     ray.init(num_cpus=os.cpu_count() + 3, include_dashboard=False, log_to_driver=False)
     try:
@@ -88,7 +88,7 @@ def training(scenario: str, steps: int, repeats: int, iterations: int) -> dict:
         "end_to_end": end_to_end,
         "timers_s": timers,
         "learner_update_s": learner,
-        "batch": config["training"]["train_batch_size_per_learner"],
+        "batch": config.training["train_batch_size_per_learner"],
     }
 
 

@@ -9,13 +9,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from marlo_rllib.config import check_seeds
+from marlo_rllib.config import ExperimentConfig, describe
 from marlo_rllib.errors import UserError
 from marlo_rllib.layout import POLICY_LAYOUTS
 from marlo_rllib.offline import COLLECT_SEED
+from marlo_rllib.run_dir import writable_dir
 
 SCHEDULERS = ("asha", "pbt", "none")
 
@@ -77,9 +79,12 @@ def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
 
 
 def _scenarios_show(args: argparse.Namespace) -> None:
+    from marlo_rllib.env import check_names
     from marlo_rllib.scenarios import load_scenario, summarize_net
 
-    spec = load_scenario(args.name).materialize()
+    spec = load_scenario(args.name)
+    check_names(spec)
+    spec = spec.materialize()
     data = json.loads(spec.model_dump_json(exclude_none=True))
     traffic = data.pop("traffic")
     if traffic:  # the YAML's name for them; net, routes and begin above are the first one's
@@ -138,103 +143,48 @@ def _seeds(args: argparse.Namespace) -> list[int]:
         if args.episodes < 1:
             raise UserError(f"--episodes must be at least 1, got {args.episodes}")
         seeds = list(range(args.seed, args.seed + args.episodes))
-    check_seeds(seeds)
     return seeds
 
 
-def _writable_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".marlo-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"cannot write to --out {path}: {exc.strerror}") from None
-    return path
+def _evaluation_plan(args: argparse.Namespace, controllers: list[str]) -> Any:
+    from marlo_rllib.evaluation.plan import plan_evaluation
 
-
-def _evaluation_plan(args: argparse.Namespace, controllers: list[str]):
-    from marlo_rllib.controllers import make_controller
-    from marlo_rllib.evaluation import EpisodeTask
-    from marlo_rllib.evaluation.runner import resco_timing
-    from marlo_rllib.scenarios import load_scenario
-
-    for name in controllers:
-        make_controller(name)
-    spec = load_scenario(args.scenario)
-    seeds = _seeds(args)
-    if not 0 < args.demand_scale < float("inf"):
-        raise UserError(f"--demand-scale must be a positive number, got {args.demand_scale}")
-    if args.seconds is not None and args.seconds < 1:
-        raise UserError(f"--seconds must be at least 1, got {args.seconds}")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    out = _writable_dir(Path(args.out))
-    timing = resco_timing(spec.name) if args.timing == "resco" else {}
-    options = {"timing": timing, "demand_scale": args.demand_scale, "episode_seconds": args.seconds}
-    if args.traffic is not None:
-        spec.check_traffic(args.traffic, "--traffic")
-        options["traffic_scenario"] = args.traffic
-    scenario = str(spec.source)
-    tasks = [EpisodeTask(scenario, c, seed, options) for c in controllers for seed in seeds]
-    context = {
-        "scenario": spec.name,
-        "seeds": seeds,
-        "timing": {**spec.timing.model_dump(), **timing},
-        "demand_scale": args.demand_scale,
-        "episode_seconds": args.seconds or spec.episode_seconds,
-        "traffic": args.traffic,
-        "command": "marlo " + " ".join(sys.argv[1:]),
-    }
-    return spec, tasks, out, context
+    return plan_evaluation(
+        args.scenario,
+        controllers,
+        _seeds(args),
+        args.out,
+        demand_scale=args.demand_scale,
+        seconds=args.seconds,
+        traffic=args.traffic,
+        timing=args.timing,
+        workers=args.workers,
+        command="marlo " + " ".join(sys.argv[1:]),
+    )
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from marlo_rllib.evaluation import run_episodes
-    from marlo_rllib.evaluation.report import TABLE_METRICS, write_episodes
+    from marlo_rllib.evaluation.plan import evaluate
+    from marlo_rllib.evaluation.report import TABLE_METRICS
 
     controller = args.controller or f"ckpt:{args.checkpoint}"
-    spec, tasks, out, context = _evaluation_plan(args, [controller])
-    results = run_episodes(tasks, workers=args.workers)
-    summary = write_episodes(out, results, context)["aggregate"][controller]
-    print(f"{spec.name}: {controller}, {len(results)} episodes, seeds {context['seeds']} (mean ± 95% CI)")
+    plan = _evaluation_plan(args, [controller])
+    summary = evaluate(plan)
+    print(f"{plan.spec.name}: {controller}, {len(plan.tasks)} episodes, seeds {plan.context['seeds']} (mean ± 95% CI)")
     for metric in TABLE_METRICS:
         print(f"  {metric:<14} {summary[metric]['mean']:10.2f} ± {summary[metric]['ci95']:.2f}")
-    print(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")
+    print(f"wrote {plan.out / 'metrics.json'} and {plan.out / 'metrics.csv'}")
 
 
 def _benchmark(args: argparse.Namespace) -> None:
-    from marlo_rllib.controllers import controller_label
-    from marlo_rllib.evaluation import run_episodes
-    from marlo_rllib.evaluation.report import (
-        markdown_table,
-        plot_bars,
-        plot_queue_heatmap,
-        write_comparison,
-        write_episodes,
-    )
+    from marlo_rllib.evaluation.plan import benchmark
+    from marlo_rllib.evaluation.report import markdown_table
 
-    controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
-    if not controllers:
-        raise UserError("--controllers is empty")
-    spec, tasks, out, context = _evaluation_plan(args, controllers)
-    started = time.perf_counter()
-    results = run_episodes(tasks, workers=args.workers)
-    context["wall_seconds"] = round(time.perf_counter() - started, 1)
-    aggregates = write_episodes(out, results, context)["aggregate"]
-    write_comparison(out, aggregates)
-    plot_bars(out / "bars.png", aggregates, f"{spec.name}, {len(context['seeds'])} paired seeds")
-    for controller in controllers:
-        first = next(r for r in results if r.controller == controller)
-        plot_queue_heatmap(
-            out / f"heatmap_{controller_label(controller)}.png",
-            first,
-            context["timing"]["delta_time"],
-            f"{spec.name}, {controller}",
-        )
-    print(f"{spec.name}: seeds {context['seeds']}, mean ± 95% CI, {context['wall_seconds']} s")
+    plan = _evaluation_plan(args, [c.strip() for c in args.controllers.split(",") if c.strip()])
+    aggregates = benchmark(plan)
+    print(f"{plan.spec.name}: seeds {plan.context['seeds']}, mean ± 95% CI, {plan.context['wall_seconds']} s")
     print(markdown_table(aggregates))
-    print(f"wrote {out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
+    print(f"wrote {plan.out}/comparison.md, comparison.csv, bars.png, heatmap_*.png, metrics.json, metrics.csv")
 
 
 def _collect(args: argparse.Namespace) -> None:
@@ -304,7 +254,7 @@ def _adapt(args: argparse.Namespace) -> None:
     )
 
 
-def _composed(args: argparse.Namespace) -> dict:
+def _composed(args: argparse.Namespace) -> ExperimentConfig:
     """The resolved experiment of a train or tune command line: defaults < preset < --config < flags and --set."""
     from marlo_rllib.config import compose, deep_merge, parse_set, read_experiment
 
@@ -334,9 +284,7 @@ def _composed(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from marlo_rllib.config import validate
-    from marlo_rllib.run_dir import load_run
-    from marlo_rllib.training.runner import check_resources, prepare_run, train
+    from marlo_rllib.training.runner import prepare_run, resume_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
     if args.resume:
@@ -360,21 +308,16 @@ def _train(args: argparse.Namespace) -> int:
         if fixed:
             raise UserError(f"--resume continues a run as it was configured; drop {', '.join(fixed)}")
         run_dir = Path(args.resume).resolve()
-        config, state = load_run(run_dir)
-        for key, value in (("timesteps", args.timesteps), ("minutes", args.minutes)):
-            if value is not None:
-                config["stop"][key] = value
-        if args.address:  # where the run continues, not how
-            config["resources"]["ray_address"] = args.address
-        validate(config)
-        check_resources(config["resources"])
-        restore, weights = run_dir / state["latest_checkpoint"], None
-        print(f"resuming {run_dir} from {state['latest_checkpoint']} at {state['timesteps']} env steps")
+        config, restore, steps = resume_run(
+            run_dir, timesteps=args.timesteps, minutes=args.minutes, address=args.address
+        )
+        weights = None
+        print(f"resuming {run_dir} from {restore.name} at {steps} env steps")
     else:
         config = _composed(args)
         restore = None
-        run_dir, weights = prepare_run(config, _writable_dir(Path(args.out)), args.run_name, command, args.resume_from)
-        print(f"training {config['algorithm']} ({config['policy']} policy) on {config['scenario']}: {run_dir}")
+        run_dir, weights = prepare_run(config, writable_dir(Path(args.out)), args.run_name, command, args.resume_from)
+        print(f"training {config.algorithm} ({config.policy} policy) on {config.scenario}: {run_dir}")
     state = train(run_dir, config, restore=restore, weights=weights, debug=args.debug)
     best = state.get("best") or {}
     print(
@@ -405,12 +348,12 @@ def _tune(args: argparse.Namespace) -> int:
         space,
         read_experiment(args.config) if args.config else {},
         parse_set(args.set or [])
-        | {"scenario": config["scenario"], "algorithm": config["algorithm"], "policy": config["policy"]},
+        | {"scenario": config.scenario, "algorithm": config.algorithm, "policy": config.policy},
     )
     command = "marlo " + " ".join(sys.argv[1:])
-    name = args.run_name or f"tune_{config['algorithm']}_{config['scenario']}_{time.strftime('%Y%m%d-%H%M%S')}"
-    search_dir, _ = prepare_run(config, _writable_dir(Path(args.out)), name, command)
-    print(f"searching {', '.join(space)} for {config['algorithm']} on {config['scenario']}: {search_dir}")
+    name = args.run_name or f"tune_{config.algorithm}_{config.scenario}_{time.strftime('%Y%m%d-%H%M%S')}"
+    search_dir, _ = prepare_run(config, writable_dir(Path(args.out)), name, command)
+    print(f"searching {', '.join(space)} for {config.algorithm} on {config.scenario}: {search_dir}")
     rows = tune_search(
         search_dir,
         config,
@@ -485,11 +428,9 @@ def _check_marlo_command(command: list[str]) -> None:
     """A command for the cluster gets the checks it would get here, before anything is submitted."""
     if command[:1] != ["train"]:
         return
-    from marlo_rllib.config import env_config_of
-
     args = build_parser().parse_args(command)  # a usage mistake exits 2 with argparse's one line
     if not args.resume:
-        env_config_of(_composed(args))  # the scenario and its timing resolve
+        _composed(args).env_config()  # the scenario and its timing resolve
 
 
 def _add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -538,33 +479,27 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="search RLlib training parameters with Ray Tune")
     for run_parser in (train, tune):
         run_parser.add_argument("--scenario", help="catalog name or path of a scenario YAML")
-        run_parser.add_argument("--algo", help="algorithm name (default PPO)")
+        run_parser.add_argument("--algo", help=describe("algorithm"))
         run_parser.add_argument(
             "--policy",
             choices=POLICY_LAYOUTS,
             help="shared: one module for all junctions; independent: one each; "
             "central: shared actor, centralized critic",
         )
-        run_parser.add_argument("--dataset", help="offline algorithms (CQL, BC, MARWIL): a marlo collect folder")
-        run_parser.add_argument("--gpu", action="store_true", help="give the learner one GPU and use the GPU preset")
-        run_parser.add_argument("--num-env-runners", type=int, help="SUMO processes sampling in parallel (default 2)")
-        run_parser.add_argument(
-            "--num-learners", type=int, help="learner actors (default 0: learn in the algorithm's process)"
-        )
-        run_parser.add_argument("--num-gpus-per-learner", type=float, help="GPUs per learner (default 1 with --gpu)")
-        run_parser.add_argument(
-            "--address", help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting one"
-        )
-        run_parser.add_argument("--timesteps", type=int, help="env-step budget (default 200000)")
-        run_parser.add_argument("--minutes", type=float, help="wall-clock budget")
+        run_parser.add_argument("--dataset", help=describe("dataset"))
+        run_parser.add_argument("--gpu", action="store_true", help=describe("resources.gpu"))
+        run_parser.add_argument("--num-env-runners", type=int, help=describe("resources.num_env_runners"))
+        run_parser.add_argument("--num-learners", type=int, help=describe("resources.num_learners"))
+        run_parser.add_argument("--num-gpus-per-learner", type=float, help=describe("resources.num_gpus_per_learner"))
+        run_parser.add_argument("--address", help=describe("resources.ray_address"))
+        run_parser.add_argument("--timesteps", type=int, help=describe("stop.timesteps"))
+        run_parser.add_argument("--minutes", type=float, help=describe("stop.minutes"))
         run_parser.add_argument("--config", help="experiment YAML (see experiments/)")
         run_parser.add_argument(
             "--set", action="append", metavar="KEY=VALUE", help="override any setting, e.g. training.lr=1e-4"
         )
-        run_parser.add_argument(
-            "--checkpoint-every", type=int, help="env steps between periodic checkpoints (default 50000)"
-        )
-        run_parser.add_argument("--seed", type=int, help="seeds torch and the SUMO demand of training")
+        run_parser.add_argument("--checkpoint-every", type=int, help=describe("checkpoint.every"))
+        run_parser.add_argument("--seed", type=int, help=describe("seed"))
         run_parser.add_argument("--out", default="checkpoints", help="parent folder of the run directory")
         run_parser.add_argument("--run-name", help="run directory name (default <algo>_<scenario>_<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its latest checkpoint")

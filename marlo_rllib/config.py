@@ -1,9 +1,9 @@
-"""Experiment configuration: defaults < algorithm preset < experiment YAML < command line.
+"""Experiment configuration: defaults < dataset < algorithm preset < experiment YAML < command line.
 
-An experiment is a nested dict whose shape is fixed by DEFAULTS; the algorithm module adds its
-preset (CPU or GPU) and names the keys it accepts under `training` (RLlib's own parameter
-names, e.g. `training.lr`, `training.num_epochs`). Any key outside that shape is a user error,
-so a typo in `--set` or in a YAML never trains silently with the default.
+ExperimentConfig holds every setting's default, type, range and help; the algorithm module adds its
+preset (CPU or GPU) and names the keys it accepts under `training` (RLlib's own parameter names,
+e.g. `training.lr`, `training.num_epochs`). Any key outside that shape is a user error, so a typo
+in `--set` or in a YAML never trains silently with the default.
 """
 
 from __future__ import annotations
@@ -19,55 +19,184 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marlo_rllib.errors import UserError
 
-DEFAULTS: dict[str, Any] = {
-    "scenario": None,
-    "algorithm": "PPO",
-    "policy": "shared",
-    "seed": 0,
-    "dataset": None,  # offline algorithms (CQL, BC, MARWIL): a `marlo collect` folder
-    "env": {
-        "observation": None,  # the scenario's
-        "reward": None,  # the scenario's
-        "reward_params": None,
-        "timing": {},  # overrides of delta_time, yellow_time, min_green, max_green
-        "episode_seconds": None,
-        "demand_scale": 1.0,
-        "traffic_scenario": None,  # a generated scenario's demand by name: train and evaluate on it alone
-        "backend": "libsumo",
-        "agent_id": True,  # a shared policy's observations end with the junction's one-hot (not with --policy independent)
-    },
-    "training": {},  # the algorithm preset fills it
-    # encoder "phase": one network scores every green from what it serves (models/phase.py; PPO, shared)
-    "model": {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh", "encoder": "mlp"},
-    "critic": {"sharing": True},  # --policy central: one critic for all junctions (plus a one-hot), or one each
-    "resources": {
-        "gpu": False,
-        "num_env_runners": 2,
-        "num_cpus_per_env_runner": 1,
-        "num_cpus_for_main_process": 2,  # the learner's torch threads; it runs while the runners wait
-        "evaluation_num_env_runners": 1,
-        "num_learners": 0,  # 0: the learner runs in the algorithm's own process
-        "num_gpus_per_learner": None,  # None: 1 with gpu, else 0
-        "ray_address": None,  # None: start a local Ray; "auto" or HOST:PORT joins a running cluster
-        # RLlib drops a sample() call that takes longer; fragments are sized to fit well within it
-        "sample_timeout_s": 120.0,
-    },
-    # timeout_s: None sizes it to an evaluation episode at the env's measured speed (at least 120 s)
-    "evaluation": {"interval": 1, "episodes": 1, "timeout_s": None},
-    "stop": {
-        "timesteps": 200_000,  # env steps; with only `minutes` given, no step budget
-        "minutes": None,  # wall-clock budget
-        # checkpoints are scored on evaluation delay; a diff-waiting return telescopes to the final queue
-        "metric": "delay",  # or "return"
-        "min_timesteps": 50_000,
-        "window": 3,
-        "band": 0.02,
-        "patience": 10,
-        "target": None,
-        "streak": 3,
-    },
-    "checkpoint": {"every": 50_000, "num_to_keep": 3},
-}
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+SUMO_SEEDS = 2**31  # SUMO's --seed is a C int
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True)
+
+
+class EnvSettings(_Section):
+    observation: str | None = Field(None, description="observation function; none: the scenario's")
+    reward: str | None = Field(None, description="reward function; none: the scenario's")
+    reward_params: dict[str, Any] | None = Field(None, description="keyword arguments of the reward")
+    timing: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of delta_time, yellow_time, min_green, max_green (s)"
+    )
+    episode_seconds: AtLeastOne | None = Field(None, description="simulated seconds per episode; none: the scenario's")
+    demand_scale: Positive = Field(1.0, description="multiplies every flow of the demand")
+    traffic_scenario: str | None = Field(
+        None, description="a generated scenario's demand by name: train and evaluate on it alone"
+    )
+    backend: str = Field("libsumo", description="libsumo (one simulation per process) or traci")
+    agent_id: bool = Field(
+        True,
+        description="a shared policy's observations end with the junction's one-hot (not with --policy independent)",
+    )
+
+
+class ModelSettings(_Section):
+    fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)] = Field(
+        default_factory=lambda: [256, 256], description="hidden layer sizes"
+    )
+    fcnet_activation: Literal["tanh", "relu", "silu"] = "tanh"
+    encoder: Literal["mlp", "phase"] = Field(
+        "mlp", description="phase: one network scores every green from what it serves (models/phase.py; PPO, shared)"
+    )
+
+
+class CriticSettings(_Section):
+    sharing: bool = Field(
+        True, description="--policy central: one critic for all junctions (plus a one-hot), or one each"
+    )
+
+
+class ResourceSettings(_Section):
+    gpu: bool = Field(False, description="give the learner one GPU and use the GPU preset")
+    num_env_runners: AtLeastOne = Field(2, description="SUMO processes sampling in parallel")
+    num_cpus_per_env_runner: Positive = 1
+    num_cpus_for_main_process: Positive = Field(
+        2, description="the learner's torch threads; it runs while the runners wait"
+    )
+    evaluation_num_env_runners: Annotated[int, Field(ge=0)] = 1
+    num_learners: Annotated[int, Field(ge=0)] = Field(
+        0, description="learner actors; 0: learn in the algorithm's process"
+    )
+    num_gpus_per_learner: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="GPUs per learner; none: 1 with gpu, else 0"
+    )
+    ray_address: str | None = Field(
+        None, description="join a running Ray cluster ('auto' or HOST:PORT); none: start a local Ray"
+    )
+    sample_timeout_s: Positive = Field(
+        120.0, description="RLlib drops a sample() call that takes longer; fragments are sized to fit well within it"
+    )
+
+
+class EvaluationSettings(_Section):
+    interval: AtLeastOne = Field(1, description="training iterations between evaluations")
+    episodes: AtLeastOne = Field(1, description="episodes per evaluation")
+    timeout_s: Positive | None = Field(
+        None, description="none: an evaluation episode at the env's measured speed (at least 120 s)"
+    )
+
+
+class StopSettings(_Section):
+    timesteps: AtLeastOne | None = Field(200_000, description="env-step budget; with only minutes given, none")
+    minutes: Positive | None = Field(None, description="wall-clock budget")
+    # a diff-waiting return telescopes to the final queue: checkpoints are scored on evaluation delay
+    metric: Literal["return", "delay"] = Field("delay", description="what scores checkpoints and the band")
+    min_timesteps: Annotated[int, Field(ge=0)] = Field(50_000, description="no plateau stop before this many env steps")
+    window: AtLeastOne = Field(3, description="evaluations averaged into the band's score")
+    band: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        0.02, description="a gain below this fraction of the best is no progress"
+    )
+    patience: AtLeastOne = Field(10, description="evaluations without progress before a plateau stop")
+    target: Annotated[float, Field(allow_inf_nan=False)] | None = Field(
+        None, description="stop once the score reaches it"
+    )
+    streak: AtLeastOne = Field(3, description="evaluations at the target before stopping")
+
+
+class CheckpointSettings(_Section):
+    every: AtLeastOne = Field(50_000, description="env steps between periodic checkpoints")
+    num_to_keep: AtLeastOne | None = Field(3, description="best-scoring checkpoints kept (and always the latest)")
+
+
+class ExperimentConfig(_Section):
+    """One experiment: defaults, types, ranges and help of every setting. `training` holds RLlib's own
+    parameter names (e.g. lr, num_epochs); the algorithm's preset fills it (see TRAINING_RANGES)."""
+
+    scenario: str = Field(description="catalog name or path of a scenario YAML")
+    algorithm: str = Field("PPO", description="algorithm name")
+    policy: str = Field("shared", description="policy layout: shared, independent or central")
+    seed: Annotated[int, Field(ge=0, lt=SUMO_SEEDS)] = Field(
+        0, description="seeds torch and the SUMO demand of training"
+    )
+    dataset: str | None = Field(None, description="offline algorithms (CQL, BC, MARWIL): a marlo collect folder")
+    env: EnvSettings = Field(default_factory=EnvSettings)
+    training: dict[str, Any] = Field(default_factory=dict)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    critic: CriticSettings = Field(default_factory=CriticSettings)
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    stop: StopSettings = Field(default_factory=StopSettings)
+    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
+
+    def env_config(self) -> dict[str, Any]:
+        """What every env runner passes to TrafficSignalEnv (timing fully resolved, so a checkpoint
+        knows the decision interval it was trained with)."""
+        from marlo_rllib.env.traffic_signal_env import Timing
+        from marlo_rllib.scenarios import catalog, load_scenario
+        from marlo_rllib.scenarios.spec import validation_message
+
+        spec = load_scenario(self.scenario)
+        portable = catalog().get(spec.name) == spec.source  # a catalog name travels with a checkpoint
+        env = self.env
+        if env.traffic_scenario is not None:
+            spec.check_traffic(env.traffic_scenario, "env.traffic_scenario")
+        try:
+            timing = Timing(**{**spec.timing.model_dump(), **env.timing}).model_dump()
+        except ValidationError as exc:
+            raise UserError(validation_message("env.timing", exc)) from None
+        settings = {
+            "scenario": spec.name if portable else str(spec.source),
+            "backend": env.backend,
+            "observation": env.observation,
+            "reward": env.reward,
+            "reward_params": env.reward_params,
+            "timing": timing,
+            "episode_seconds": env.episode_seconds,
+            "demand_scale": env.demand_scale,
+            "shared_spaces": self.policy != "independent",
+            "state_in_infos": self.policy == "central" or None,
+            "agent_id": (env.agent_id and self.policy != "independent") or None,
+            "seed_base": TRAINING_SEED_BASE * (1 + self.seed),
+            "traffic_scenario": env.traffic_scenario,
+            # generated scenarios: evaluate on the held-out demand, if the scenario marks one
+            "evaluation_traffic_scenario": env.traffic_scenario or next(iter(spec.evaluation_traffic), None),
+        }
+        return {key: value for key, value in settings.items() if value is not None}
+
+
+TRAINING_SEED_BASE = 100_000  # SUMO seeds below this are never used in training (benchmarks use them)
+
+
+def describe(path: str) -> str:
+    """A setting's help and default, for the command line's help (path: e.g. "stop.timesteps")."""
+    model: type[BaseModel] = ExperimentConfig
+    *sections, name = path.split(".")
+    for section in sections:
+        model = _section_of(model.model_fields[section])  # type: ignore[assignment]
+    field = model.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    shown = {None: "none", False: "off", True: "on"}.get(default, default)
+    return f"{field.description} (default {shown})"
+
+
+def _section_of(field: Any) -> type[_Section] | None:
+    annotation = field.annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, _Section) else None
+
+
+def experiment_of(data: dict[str, Any]) -> ExperimentConfig:
+    """The typed experiment of a merged mapping; a wrong type or range is a one-line user error."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(_schema_error(exc.errors()[0])) from None
 
 
 class _Loader(yaml.SafeLoader):
@@ -85,10 +214,6 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
-# Sections whose keys are free-form (validated by the code that consumes them).
-FREE_FORM = {("training",), ("env", "timing"), ("env", "reward_params")}
-
-
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in update.items():
@@ -99,16 +224,21 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def check_keys(update: dict[str, Any], shape: dict[str, Any], source: str, prefix: tuple[str, ...] = ()) -> None:
+def check_keys(
+    update: dict[str, Any], source: str, model: type[BaseModel] = ExperimentConfig, prefix: tuple[str, ...] = ()
+) -> None:
+    """Every key of a partial experiment names a setting: a typo never trains with the default."""
     for key, value in update.items():
         path = (*prefix, key)
-        if key not in shape:
-            valid = ", ".join(sorted(shape)) or "(none)"
+        field = model.model_fields.get(key)
+        if field is None:
+            valid = ", ".join(sorted(model.model_fields)) or "(none)"
             raise UserError(f"{source}: unknown key {'.'.join(path)!r}; valid here: {valid}")
-        if isinstance(shape[key], dict) and not isinstance(value, dict):
+        section = _section_of(field)
+        if (section is not None or field.annotation == dict[str, Any]) and not isinstance(value, dict):
             raise UserError(f"{source}: {'.'.join(path)} must be a mapping of settings, got {value!r}")
-        if isinstance(value, dict) and isinstance(shape[key], dict) and path not in FREE_FORM:
-            check_keys(value, shape[key], source, path)
+        if section is not None:
+            check_keys(value, source, section, path)
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -152,22 +282,22 @@ def read_experiment(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> ExperimentConfig:
     """The resolved experiment. `overrides` are the command line's (flags and --set)."""
     from marlo_rllib.algorithms import get_algorithm, resolve_alias, training_keys
 
+    default_algorithm = ExperimentConfig.model_fields["algorithm"].default
     name, policy = resolve_alias(
-        _first_given(overrides.get("algorithm"), experiment.get("algorithm"), DEFAULTS["algorithm"]),
+        _first_given(overrides.get("algorithm"), experiment.get("algorithm"), default_algorithm),
         _first_given(overrides.get("policy"), experiment.get("policy")),
     )
     overrides = {**overrides, "algorithm": name, **({"policy": policy} if policy else {})}
     algorithm = get_algorithm(name)
     overrides = _training_shorthand(overrides, training_keys(algorithm.NAME))
-    check_keys(experiment, DEFAULTS, "experiment")
-    check_keys(overrides, DEFAULTS, "--set")
-    chosen = deep_merge(deep_merge(DEFAULTS, experiment), overrides)
-    preset = algorithm.PRESETS["gpu" if chosen["resources"]["gpu"] else "cpu"]
-    base = deep_merge(DEFAULTS, {"training": preset})
+    check_keys(experiment, "experiment")
+    check_keys(overrides, "--set")
+    gpu = _first_given((overrides.get("resources") or {}).get("gpu"), (experiment.get("resources") or {}).get("gpu"))
+    preset = algorithm.PRESETS["gpu" if gpu else "cpu"]
     for source, update in (("experiment", experiment), ("--set", overrides)):
         for key, value in (update.get("training") or {}).items():
             if key not in training_keys(algorithm.NAME):
@@ -177,13 +307,17 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
                 )
             if key in preset:
                 _check_type(f"{source}: training.{key}", value, preset[key])
-    config = deep_merge(deep_merge(base, experiment), overrides)
-    config["algorithm"] = algorithm.NAME
+    merged = deep_merge(deep_merge({"training": preset}, experiment), overrides)
+    merged["algorithm"] = algorithm.NAME
     chosen_stop = {**(experiment.get("stop") or {}), **(overrides.get("stop") or {})}
     if chosen_stop.get("minutes") is not None and "timesteps" not in chosen_stop:
-        config["stop"]["timesteps"] = None  # a wall-clock budget alone: no step default the user never chose
-    if config["dataset"] and algorithm.OFFLINE_ONLY:
-        _fill_from_dataset(config)
+        # a wall-clock budget alone: no step default the user never chose
+        merged.setdefault("stop", {})["timesteps"] = None
+    if algorithm.OFFLINE_ONLY and merged.get("dataset"):
+        _fill_from_dataset(merged)
+    if not merged.get("scenario"):
+        raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
+    config = experiment_of(merged)
     validate(config)
     return config
 
@@ -193,11 +327,13 @@ def _fill_from_dataset(config: dict[str, Any]) -> None:
     from marlo_rllib.offline.dataset import ENV_KEYS, load_dataset
 
     info = load_dataset(config["dataset"])
-    config["dataset"] = info["path"]  # absolute: Ray Data reads it from other processes
-    config["scenario"] = config["scenario"] or info["scenario_source"]
+    config["dataset"] = str(info["path"])  # absolute: Ray Data reads it from other processes
+    config["scenario"] = config.get("scenario") or info["scenario_source"]
+    env = config.setdefault("env", {})
     for key in ENV_KEYS:
-        if config["env"][key] == DEFAULTS["env"][key] and info["env"].get(key) is not None:
-            config["env"][key] = info["env"][key]
+        default = EnvSettings.model_fields[key].get_default(call_default_factory=True)
+        if env.get(key, default) == default and info["env"].get(key) is not None:
+            env[key] = info["env"][key]
 
 
 def _first_given(*values: Any) -> Any:
@@ -207,7 +343,7 @@ def _first_given(*values: Any) -> Any:
 
 def _training_shorthand(overrides: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     """`--set lr=1e-4` means `--set training.lr=1e-4` when `lr` is no top-level key."""
-    moved = {key: value for key, value in overrides.items() if key not in DEFAULTS and key in keys}
+    moved = {key: value for key, value in overrides.items() if key not in ExperimentConfig.model_fields and key in keys}
     if not moved:
         return overrides
     rest = {key: value for key, value in overrides.items() if key not in moved}
@@ -240,94 +376,10 @@ def _check_type(name: str, value: Any, preset: Any) -> None:
         raise UserError(f"{name} must be a {type(preset).__name__}, got {value!r}")
 
 
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-AtLeastOne = Annotated[int, Field(ge=1)]
-SUMO_SEEDS = 2**31  # SUMO's --seed is a C int
-
-
 def check_seeds(seeds: list[int]) -> None:
     wrong = [seed for seed in seeds if not 0 <= seed < SUMO_SEEDS]
     if wrong:
         raise UserError(f"SUMO seeds are 0 to {SUMO_SEEDS - 1}, got {wrong[0]}")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-class _Env(_Section):
-    observation: str | None
-    reward: str | None
-    reward_params: dict[str, Any] | None
-    timing: dict[str, Any]
-    episode_seconds: AtLeastOne | None
-    demand_scale: Positive
-    traffic_scenario: str | None
-    backend: str
-    agent_id: bool
-
-
-class _Model(_Section):
-    fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)]
-    fcnet_activation: Literal["tanh", "relu", "silu"]
-    encoder: Literal["mlp", "phase"]
-
-
-class _Critic(_Section):
-    sharing: bool
-
-
-class _Resources(_Section):
-    gpu: bool
-    num_env_runners: AtLeastOne
-    num_cpus_per_env_runner: Positive
-    num_cpus_for_main_process: Positive
-    evaluation_num_env_runners: Annotated[int, Field(ge=0)]
-    num_learners: Annotated[int, Field(ge=0)]
-    num_gpus_per_learner: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
-    ray_address: str | None
-    sample_timeout_s: Positive
-
-
-class _Evaluation(_Section):
-    interval: AtLeastOne
-    episodes: AtLeastOne
-    timeout_s: Positive | None
-
-
-class _Stop(_Section):
-    timesteps: AtLeastOne | None
-    minutes: Positive | None
-    metric: Literal["return", "delay"]
-    min_timesteps: Annotated[int, Field(ge=0)]
-    window: AtLeastOne
-    band: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    patience: AtLeastOne
-    target: Annotated[float, Field(allow_inf_nan=False)] | None
-    streak: AtLeastOne
-
-
-class _Checkpoint(_Section):
-    every: AtLeastOne
-    num_to_keep: AtLeastOne | None
-
-
-class _Experiment(_Section):
-    """Types and ranges of every setting but `training` (RLlib's own keys; see TRAINING_RANGES)."""
-
-    scenario: str
-    algorithm: str
-    policy: str
-    seed: Annotated[int, Field(ge=0, lt=SUMO_SEEDS)]
-    dataset: str | None
-    env: _Env
-    training: dict[str, Any]
-    model: _Model
-    critic: _Critic
-    resources: _Resources
-    evaluation: _Evaluation
-    stop: _Stop
-    checkpoint: _Checkpoint
 
 
 # (low, high, low inclusive) for the RLlib training keys every user touches; None: unbounded
@@ -365,74 +417,28 @@ def _schema_error(error: Any) -> str:
     return f"{path} {message}, got {error['input']!r}"
 
 
-def validate(config: dict[str, Any]) -> None:
+def validate(config: ExperimentConfig) -> None:
+    """What the types cannot say: the algorithm, policy layout, dataset and model fit together."""
     from marlo_rllib.algorithms import ALGORITHMS, check_combination, get_algorithm
 
-    if not config["scenario"]:
-        raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
-    try:
-        _Experiment.model_validate(config)
-    except ValidationError as exc:
-        raise UserError(_schema_error(exc.errors()[0])) from None
-    _check_training(config["training"])
-    algorithm = get_algorithm(config["algorithm"])
-    check_combination(algorithm, config["policy"])
+    _check_training(config.training)
+    algorithm = get_algorithm(config.algorithm)
+    check_combination(algorithm, config.policy)
     offline = [name for name in ALGORITHMS if get_algorithm(name).OFFLINE_ONLY]
-    if algorithm.OFFLINE_ONLY and not config["dataset"]:
+    if algorithm.OFFLINE_ONLY and not config.dataset:
         raise UserError(f"--algo {algorithm.NAME} learns offline: pass --dataset DIR (record one with marlo collect)")
-    if config["dataset"] and not algorithm.OFFLINE_ONLY:
+    if config.dataset and not algorithm.OFFLINE_ONLY:
         raise UserError(
             f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO"
         )
-    if config["model"]["encoder"] == "phase" and (algorithm.NAME, config["policy"]) != ("PPO", "shared"):
+    if config.model.encoder == "phase" and (algorithm.NAME, config.policy) != ("PPO", "shared"):
         raise UserError(
-            f"model.encoder phase is a shared PPO policy; this run is {algorithm.NAME} with policy {config['policy']!r}"
+            f"model.encoder phase is a shared PPO policy; this run is {algorithm.NAME} with policy {config.policy!r}"
         )
-    if config["model"]["encoder"] == "phase" and config["env"]["observation"] != "phase":
+    if config.model.encoder == "phase" and config.env.observation != "phase":
         raise UserError("model.encoder phase scores greens from env.observation phase; add --set env.observation=phase")
-    stop, resources = config["stop"], config["resources"]
-    if stop["timesteps"] is None and stop["minutes"] is None:
+    stop, resources = config.stop, config.resources
+    if stop.timesteps is None and stop.minutes is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")
-    if resources["num_gpus_per_learner"] and not resources["gpu"]:
-        raise UserError(f"num_gpus_per_learner above 0 needs --gpu; got {resources['num_gpus_per_learner']!r}")
-
-
-TRAINING_SEED_BASE = 100_000  # SUMO seeds below this are never used in training (benchmarks use them)
-
-
-def env_config_of(config: dict[str, Any]) -> dict[str, Any]:
-    """What every env runner passes to TrafficSignalEnv (timing fully resolved, so a checkpoint
-    knows the decision interval it was trained with)."""
-    from pydantic import ValidationError
-
-    from marlo_rllib.env.traffic_signal_env import Timing
-    from marlo_rllib.scenarios import catalog, load_scenario
-    from marlo_rllib.scenarios.spec import validation_message
-
-    spec = load_scenario(config["scenario"])
-    portable = catalog().get(spec.name) == spec.source  # a catalog name travels with a checkpoint
-    env = config["env"]
-    if env["traffic_scenario"] is not None:
-        spec.check_traffic(env["traffic_scenario"], "env.traffic_scenario")
-    try:
-        timing = Timing(**{**spec.timing.model_dump(), **(env["timing"] or {})}).model_dump()
-    except ValidationError as exc:
-        raise UserError(validation_message("env.timing", exc)) from None
-    settings = {
-        "scenario": spec.name if portable else str(spec.source),
-        "backend": env["backend"],
-        "observation": env["observation"],
-        "reward": env["reward"],
-        "reward_params": env["reward_params"],
-        "timing": timing,
-        "episode_seconds": env["episode_seconds"],
-        "demand_scale": env["demand_scale"],
-        "shared_spaces": config["policy"] != "independent",
-        "state_in_infos": config["policy"] == "central" or None,
-        "agent_id": (env["agent_id"] and config["policy"] != "independent") or None,
-        "seed_base": TRAINING_SEED_BASE * (1 + int(config["seed"])),
-        "traffic_scenario": env["traffic_scenario"],
-        # generated scenarios: evaluate on the held-out demand, if the scenario marks one
-        "evaluation_traffic_scenario": env["traffic_scenario"] or next(iter(spec.evaluation_traffic), None),
-    }
-    return {key: value for key, value in settings.items() if value is not None}
+    if resources.num_gpus_per_learner and not resources.gpu:
+        raise UserError(f"num_gpus_per_learner above 0 needs --gpu; got {resources.num_gpus_per_learner!r}")

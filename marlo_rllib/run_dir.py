@@ -21,10 +21,22 @@ from typing import Any
 
 import yaml
 
-from marlo_rllib.config import DEFAULTS, deep_merge
+from marlo_rllib.config import ExperimentConfig, experiment_of
 from marlo_rllib.errors import UserError
 
 RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"  # inside an RLlib Algorithm checkpoint
+
+
+def writable_dir(path: Path) -> Path:
+    """An --out folder, made if needed; one marlo cannot write to is a user error before any work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".marlo-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to --out {path}: {exc.strerror}") from None
+    return path
 
 
 def new_run_dir(out: Path, algorithm: str, scenario: str, name: str | None = None) -> Path:
@@ -38,7 +50,7 @@ def new_run_dir(out: Path, algorithm: str, scenario: str, name: str | None = Non
     return run_dir
 
 
-def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_run(run_dir: Path) -> tuple[ExperimentConfig, dict[str, Any]]:
     """(config, state) of a run directory; a folder that is not one is a user error."""
     try:
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -47,11 +59,10 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise UserError(f"{run_dir} is not a marlo run directory (no readable config.yaml and state.json)") from None
     if not isinstance(config, dict) or not isinstance(state, dict):
         raise UserError(f"{run_dir} is not a marlo run directory (config.yaml and state.json must be mappings)")
-    config = deep_merge(DEFAULTS, config)  # settings added since the run began take their defaults
     if not state.get("latest_checkpoint"):
         raise UserError(f"{run_dir} has no checkpoint to resume from yet")
     check_checkpoint(run_dir / state["latest_checkpoint"])
-    return config, state
+    return experiment_of(config), state  # settings added since the run began take their defaults
 
 
 def check_checkpoint(path: Path) -> None:
@@ -92,14 +103,14 @@ def _git_commit() -> str | None:
 
 def write_run_files(
     run_dir: Path,
-    config: dict[str, Any],
+    config: ExperimentConfig,
     env_config: dict[str, Any],
     spaces: dict[str, Any],
     state_dim: int,
     probe: dict[str, Any],
     command: str,
 ) -> None:
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     info = {
         "command": command,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -113,7 +124,7 @@ def write_run_files(
     }
     (run_dir / "metadata.json").write_text(json.dumps(info, indent=2) + "\n")
     (run_dir / "README.txt").write_text(
-        f"marlo training run: {config['algorithm']} ({config['policy']} policy) on {config['scenario']}.\n"
+        f"marlo training run: {config.algorithm} ({config.policy} policy) on {config.scenario}.\n"
         f"Started with: {command}\n\n"
         "config.yaml    the resolved experiment (defaults < preset < experiment YAML < command line)\n"
         "metadata.json  versions, git commit, command line, env settings, observation and action spaces\n"
@@ -121,7 +132,7 @@ def write_run_files(
         "state.json     latest and best checkpoint, timesteps, why training stopped\n"
         "best           the best-scoring checkpoint (a plain RLlib checkpoint)\n\n"
         f"Continue:   marlo train --resume {run_dir}\n"
-        f"Evaluate:   marlo eval --checkpoint {run_dir} --scenario {config['scenario']} --out {run_dir}/eval\n"
+        f"Evaluate:   marlo eval --checkpoint {run_dir} --scenario {config.scenario} --out {run_dir}/eval\n"
     )
     save_state(run_dir, new_state())
 

@@ -15,17 +15,17 @@ from tests.conftest import REPO
 def test_priority_runs_cli_over_yaml_over_preset_over_defaults():
     experiment = {"scenario": "grid4x4", "training": {"lr": 1e-3, "num_epochs": 4}, "stop": {"timesteps": 5000}}
     config = compose(experiment, parse_set(["training.lr=2e-4", "resources.num_env_runners=3"]))
-    assert config["training"]["lr"] == 2e-4  # --set beats the YAML
-    assert config["training"]["num_epochs"] == 4  # the YAML beats the preset
-    assert config["training"]["minibatch_size"] == 1024  # the CPU preset
-    assert config["stop"]["timesteps"] == 5000 and config["resources"]["num_env_runners"] == 3
-    assert config["stop"]["window"] == 3  # a default
+    assert config.training["lr"] == 2e-4  # --set beats the YAML
+    assert config.training["num_epochs"] == 4  # the YAML beats the preset
+    assert config.training["minibatch_size"] == 1024  # the CPU preset
+    assert config.stop.timesteps == 5000 and config.resources.num_env_runners == 3
+    assert config.stop.window == 3  # a default
 
 
 def test_gpu_selects_the_gpu_preset():
     config = compose({"scenario": "grid4x4"}, {"resources": {"gpu": True}})
-    assert config["training"]["lr"] == 5e-4 and config["training"]["train_batch_size_per_learner"] == 8192
-    assert config["training"]["num_epochs"] == 10 and config["model"]["fcnet_hiddens"] == [256, 256]
+    assert config.training["lr"] == 5e-4 and config.training["train_batch_size_per_learner"] == 8192
+    assert config.training["num_epochs"] == 10 and config.model.fcnet_hiddens == [256, 256]
 
 
 @pytest.mark.parametrize(
@@ -81,16 +81,16 @@ def test_settings_of_the_wrong_type_or_range_are_one_line_errors(items, message)
 
 
 def test_a_wall_clock_budget_alone_has_no_step_budget():
-    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}})["stop"]["timesteps"] is None
-    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "timesteps": 5000}})["stop"]["timesteps"] == 5000
-    assert compose({"scenario": "grid4x4"}, {})["stop"]["timesteps"] == 200_000
+    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}}).stop.timesteps is None
+    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "timesteps": 5000}}).stop.timesteps == 5000
+    assert compose({"scenario": "grid4x4"}, {}).stop.timesteps == 200_000
     with pytest.raises(UserError, match="stop.minutes must be greater than 0"):
         compose({"scenario": "grid4x4"}, {"stop": {"minutes": -1}})
 
 
 def test_free_form_sections_take_any_key():
     config = compose({"scenario": "grid4x4", "env": {"timing": {"delta_time": 10}}}, {})
-    assert config["env"]["timing"] == {"delta_time": 10}
+    assert config.env.timing == {"delta_time": 10}
 
 
 def test_learner_resources_map_to_rllib():
@@ -154,3 +154,24 @@ def test_a_closed_pipe_ends_the_output_quietly():
         f"{sys.executable} -m marlo_rllib.cli algos | head -1", shell=True, cwd=REPO, capture_output=True, text=True
     )
     assert done.stdout.startswith("algorithm") and done.stderr == ""
+
+
+def test_one_schema_holds_defaults_types_and_help():
+    from marlo_rllib.config import ExperimentConfig, describe
+
+    defaults = ExperimentConfig(scenario="grid4x4")
+    assert defaults.stop.timesteps == 200_000 and defaults.resources.num_env_runners == 2
+    assert describe("resources.num_env_runners") == "SUMO processes sampling in parallel (default 2)"
+    assert describe("resources.gpu").endswith("(default off)")
+    with pytest.raises(UserError, match="resources.num_env_runners must be greater than or equal to 1"):
+        compose({"scenario": "grid4x4"}, {"resources": {"num_env_runners": 0}})
+
+
+def test_the_command_line_reaches_the_env_settings_in_one_pass():
+    config = compose({"scenario": "grid4x4"}, parse_set(["env.demand_scale=1.3", "env.timing={delta_time: 10}"]))
+    env = config.env_config()
+    assert env["demand_scale"] == 1.3 and env["timing"]["delta_time"] == 10 and env["timing"]["yellow_time"] == 2
+    assert env["seed_base"] == 100_000 and env["agent_id"] is True
+    independent = compose({"scenario": "grid4x4"}, {"policy": "independent", "seed": 2}).env_config()
+    assert independent["shared_spaces"] is False and "agent_id" not in independent
+    assert independent["seed_base"] == 300_000

@@ -69,3 +69,19 @@ def test_no_import_cycle_in_the_package():
     graph = import_graph()
     assert "marlo_rllib.layout" in graph["marlo_rllib.offline.pipeline"]  # the graph does see imports
     assert cycles(graph) == []
+
+
+def reaches(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for other in graph[todo.pop()] - seen:
+            seen.add(other)
+            todo.append(other)
+    return seen
+
+
+def test_scenarios_produce_specs_without_the_env():
+    graph = import_graph()
+    assert "marlo_rllib.env.traffic_signal_env" in reaches(graph, "marlo_rllib.training.runner")  # it does see arrows
+    for module in (m for m in graph if m.startswith("marlo_rllib.scenarios")):
+        assert not {m for m in reaches(graph, module) if m.startswith("marlo_rllib.env")}, module

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from marlo_rllib.env import check_names
 from marlo_rllib.errors import UserError
 from marlo_rllib.scenarios import catalog, load_scenario, load_scenario_file, summarize_net
 from tests.conftest import REPO, run_cli
@@ -142,8 +143,15 @@ def test_malformed_yaml(tmp_path):
     ],
 )
 def test_inconsistent_values_are_refused(tmp_path, change, fragment):
+    """Timing by the spec itself; reward and observation names by the env's registries."""
     with pytest.raises(UserError, match=fragment):
-        load_scenario_file(_write_variant(tmp_path, change))
+        check_names(load_scenario_file(_write_variant(tmp_path, change)))
+
+
+def test_marlo_scenarios_show_names_an_unknown_reward(tmp_path):
+    path = _write_variant(tmp_path, lambda d: d.update(reward={"name": "speed"}))
+    line = _one_line_error(run_cli("scenarios", "show", str(path)))
+    assert "unknown reward 'speed'" in line and str(path) in line
 
 
 def test_relative_paths_resolve_against_the_yaml(tmp_path):

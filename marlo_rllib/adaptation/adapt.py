@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from marlo_rllib.adaptation.drift import Standardizer, bucket_mmd, triggers
+from marlo_rllib.config import ExperimentConfig
 from marlo_rllib.errors import UserError
 
 MMD_DRAWS = 5
@@ -59,7 +60,7 @@ LOG_FIELDS = (
 class AdaptPlan:
     run_dir: Path  # the deployed policy's run
     checkpoint: Path  # the checkpoint deployed first
-    config: dict[str, Any]  # the run's experiment
+    config: ExperimentConfig  # the run's experiment
     out: Path
     demand_scale: float  # the drifted world's
     traffic: str | None
@@ -76,7 +77,7 @@ class AdaptPlan:
 
     @property
     def algorithm(self) -> str:
-        return self.config["algorithm"]
+        return self.config.algorithm
 
 
 def plan_adaptation(
@@ -128,24 +129,24 @@ def plan_adaptation(
         raise UserError(f"--checkpoint {checkpoint}: not a marlo run directory or a checkpoint inside one")
     config, _ = load_run(run_dir)
     first = resolve_checkpoint(path)
-    spec, trained_on = load_scenario(scenario), load_scenario(config["scenario"])
+    spec, trained_on = load_scenario(scenario), load_scenario(config.scenario)
     if spec.name != trained_on.name:
         raise UserError(f"--checkpoint {checkpoint} was trained on {trained_on.name}, not on {spec.name}")
     if traffic is not None:
         spec.check_traffic(traffic, "--traffic")
-    algorithm = get_algorithm(config["algorithm"])
-    if algorithm.OFFLINE_ONLY and config["algorithm"] not in Q_LEARNERS:
+    algorithm = get_algorithm(config.algorithm)
+    if algorithm.OFFLINE_ONLY and config.algorithm not in Q_LEARNERS:
         raise UserError(
-            f"{config['algorithm']} imitates its dataset; adapt fine-tunes online algorithms and the "
+            f"{config.algorithm} imitates its dataset; adapt fine-tunes online algorithms and the "
             f"Q-learners ({', '.join(Q_LEARNERS)})"
         )
-    if config["policy"] == "independent":
+    if config.policy == "independent":
         raise UserError(
             "adapt records the padded observations of one shared policy; this run has one policy per junction"
         )
-    dataset = dataset or (config["dataset"] if algorithm.OFFLINE_ONLY else None)
+    dataset = dataset or (config.dataset if algorithm.OFFLINE_ONLY else None)
     if algorithm.OFFLINE_ONLY and not dataset:
-        raise UserError(f"{config['algorithm']} was trained offline: pass --dataset, the data it was trained on")
+        raise UserError(f"{config.algorithm} was trained offline: pass --dataset, the data it was trained on")
     if dataset:
         info = load_dataset(dataset)
         if info["scenario"] != spec.name:
@@ -162,7 +163,7 @@ def plan_adaptation(
         first,
         config,
         out_dir,
-        demand_scale or config["env"]["demand_scale"],
+        demand_scale or config.env.demand_scale,
         traffic,
         drift_at,
         buckets,
@@ -241,12 +242,12 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
 def _episode_seconds(plan: AdaptPlan) -> int:
     from marlo_rllib.scenarios import load_scenario
 
-    return plan.config["env"]["episode_seconds"] or load_scenario(plan.config["scenario"]).episode_seconds
+    return plan.config.env.episode_seconds or load_scenario(plan.config.scenario).episode_seconds
 
 
 def _world(plan: AdaptPlan, drifted: bool) -> dict[str, Any]:
     """The run's env section, on the demand the deployment meets."""
-    env = dict(plan.config["env"])
+    env = plan.config.env.model_dump()
     if drifted:
         env["demand_scale"] = plan.demand_scale
         if plan.traffic is not None:
@@ -259,9 +260,9 @@ def _record(
 ) -> dict[str, Any]:
     from marlo_rllib.offline.collect import collect
 
-    gamma = float(plan.config["training"].get("gamma", 0.99))
+    gamma = float(plan.config.training.get("gamma", 0.99))
     return collect(
-        plan.config["scenario"],
+        plan.config.scenario,
         [f"ckpt:{checkpoint}"],
         episodes,
         out,
@@ -309,19 +310,22 @@ def _finetune(
 ) -> tuple[Path, bool]:
     """Trains from `checkpoint` on the drifted demand; returns the new run's best checkpoint (the
     old one if fine-tuning produced none) and whether Ctrl+C cut the fine-tuning short."""
-    from marlo_rllib.config import compose, deep_merge
+    from marlo_rllib.config import compose, experiment_of
     from marlo_rllib.run_dir import resolve_checkpoint
     from marlo_rllib.training.runner import prepare_run, train
 
-    config = deep_merge(plan.config, {"env": env, "stop": {"minutes": plan.finetune_minutes, "timesteps": None}})
+    settings = plan.config.model_dump()
+    settings["env"] = env
+    settings["stop"].update(minutes=plan.finetune_minutes, timesteps=None)
+    config = experiment_of(settings)
     if plan.algorithm in Q_LEARNERS:
         replay = plan.out / f"replay_{bucket:02d}"
         datasets = [plan.out / "buckets" / f"{j:02d}" for j in range(bucket + 1)] + [reference]
-        prioritised_sample(checkpoint, datasets, replay, env, float(config["training"]["gamma"]))
+        prioritised_sample(checkpoint, datasets, replay, env, float(config.training["gamma"]))
         # offline DQN is CQL without the conservative penalty
-        alpha = config["training"].get("alpha", 0.0) if plan.algorithm == "CQL" else 0.0
-        kept = {key: value for key, value in config.items() if key not in ("algorithm", "dataset", "training")}
-        training = {"alpha": alpha, "gamma": config["training"]["gamma"]}
+        alpha = config.training.get("alpha", 0.0) if plan.algorithm == "CQL" else 0.0
+        kept = config.model_dump(exclude={"algorithm", "dataset", "training"})
+        training = {"alpha": alpha, "gamma": config.training["gamma"]}
         config = compose(kept, {"algorithm": "CQL", "dataset": str(replay), "training": training})
     command = f"marlo adapt (bucket {bucket}): fine-tune {checkpoint}"
     run_dir, weights = prepare_run(config, plan.out, f"finetune_{bucket:02d}", command, str(checkpoint))

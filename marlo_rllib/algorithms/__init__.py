@@ -8,7 +8,6 @@ import importlib
 import inspect
 from functools import cache
 from types import ModuleType
-from typing import Any
 
 from marlo_rllib.errors import UserError
 from marlo_rllib.layout import POLICY_LAYOUTS
@@ -80,16 +79,3 @@ def training_keys(name: str) -> frozenset[str]:
                 if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
             }
     return frozenset(names - {"self"})
-
-
-def shared_module_class(config: dict[str, Any]) -> type:
-    """The RLModule class of the one module that drives every junction (shared or central layout)."""
-    if config["policy"] == "central":
-        from marlo_rllib.models.central_critic import CentralCriticPPOTorchRLModule
-
-        return CentralCriticPPOTorchRLModule
-    if config["model"]["encoder"] == "phase":
-        from marlo_rllib.models.phase import PhasePPOTorchRLModule
-
-        return PhasePPOTorchRLModule
-    return get_algorithm(config["algorithm"]).masked_module_class()

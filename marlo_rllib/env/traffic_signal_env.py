@@ -38,6 +38,22 @@ ACTUATED_PROGRAM = "marlo-actuated"
 LANE_VARS = [tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.VAR_WAITING_TIME]
 
 
+def _check_observation(name: str) -> None:
+    if name not in OBSERVATIONS:
+        raise UserError(f"unknown observation {name!r}; valid: {', '.join(sorted(OBSERVATIONS))}")
+
+
+def check_names(spec: ScenarioSpec) -> None:
+    """A scenario's observation and reward exist in the env's registries, with parameters the
+    reward takes: a scenario YAML's typo, found before any simulation starts."""
+    where = spec.source or spec.name
+    try:
+        _check_observation(spec.observation)
+        make_reward(spec.reward.name, spec.reward.params)
+    except UserError as exc:
+        raise UserError(f"scenario {where}: {exc}") from None
+
+
 class TrafficSignalEnv(ParallelEnv):
     metadata = {"name": "marlo_traffic_signal_v0", "render_modes": ["human"], "is_parallelizable": True}
 
@@ -100,8 +116,7 @@ class TrafficSignalEnv(ParallelEnv):
             error = exc.errors()[0]
             raise UserError(f"timing: {'.'.join(map(str, error['loc'])) or 'values'}: {error['msg']}") from None
         self.observation_name = observation or self.spec.observation
-        if self.observation_name not in OBSERVATIONS:
-            raise UserError(f"unknown observation {self.observation_name!r}; valid: {', '.join(OBSERVATIONS)}")
+        _check_observation(self.observation_name)
         reward_name = reward or self.spec.reward.name
         params = reward_params if reward_params is not None else (self.spec.reward.params if not reward else {})
         self.reward_fn = make_reward(reward_name, params)

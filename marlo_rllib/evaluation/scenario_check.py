@@ -41,6 +41,9 @@ def check_fixed_time_episode(spec: ScenarioSpec) -> list[Finding]:
 
 def check_scenario(spec: ScenarioSpec, episode_seconds: int | None = None) -> dict[str | None, list[Finding]]:
     """Findings per traffic demand (one entry, None, for a scenario with fixed route files)."""
+    from marlo_rllib.env import check_names
+
+    check_names(spec)
     if episode_seconds:
         spec = spec.model_copy(update={"episode_seconds": episode_seconds})
     report: dict[str | None, list[Finding]] = {}

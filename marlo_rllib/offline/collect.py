@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from marlo_rllib.config import check_seeds
+from marlo_rllib.config import check_seeds, experiment_of
 from marlo_rllib.controllers import controller_label
 from marlo_rllib.errors import UserError
 from marlo_rllib.offline import COLLECT_SEED
@@ -27,10 +27,8 @@ def env_settings(
 ) -> dict[str, Any]:
     """The env settings of the dataset, resolved the way `marlo train` resolves a run's; `env`: a
     run's env section (its observation, reward, ...) instead of the defaults."""
-    from marlo_rllib.config import DEFAULTS, env_config_of
-
-    env = {**DEFAULTS["env"], **(env or {}), "episode_seconds": episode_seconds, "demand_scale": demand_scale}
-    return env_config_of({"scenario": scenario, "env": env, "policy": "shared", "seed": 0})
+    env = {**(env or {}), "episode_seconds": episode_seconds, "demand_scale": demand_scale}
+    return experiment_of({"scenario": scenario, "env": env}).env_config()
 
 
 def check_behaviours(names: list[str], epsilon: float) -> None:

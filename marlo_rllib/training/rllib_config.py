@@ -9,36 +9,50 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
-from marlo_rllib.algorithms import get_algorithm, shared_module_class
+from marlo_rllib.algorithms import get_algorithm
+from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
 
 
-def gpus_per_learner(resources: dict[str, Any]) -> float:
-    if resources["num_gpus_per_learner"] is not None:
-        return resources["num_gpus_per_learner"]
-    return 1 if resources["gpu"] else 0
+def gpus_per_learner(resources: ResourceSettings) -> float:
+    if resources.num_gpus_per_learner is not None:
+        return resources.num_gpus_per_learner
+    return 1 if resources.gpu else 0
+
+
+def shared_module_class(config: ExperimentConfig) -> type:
+    """The RLModule class of the one module that drives every junction (shared or central layout)."""
+    if config.policy == "central":
+        from marlo_rllib.models.central_critic import CentralCriticPPOTorchRLModule
+
+        return CentralCriticPPOTorchRLModule
+    if config.model.encoder == "phase":
+        from marlo_rllib.models.phase import PhasePPOTorchRLModule
+
+        return PhasePPOTorchRLModule
+    return get_algorithm(config.algorithm).masked_module_class()
 
 
 SAMPLE_TIMEOUT_MARGIN = 8  # a fragment at the probe's speed takes at most 1/8 of the timeout
 MIN_EVALUATION_TIMEOUT_S = 120.0
 
 
-def sampling_settings(algorithm: ModuleType, config: dict[str, Any], probe: dict[str, Any] | None) -> dict[str, Any]:
+def sampling_settings(algorithm: ModuleType, config: ExperimentConfig, probe: dict[str, Any] | None) -> dict[str, Any]:
     """Rollout fragment and timeouts sized to the env's measured speed, so that every sample() call
     returns well within RLlib's timeout (RLlib drops a late one and the iteration trains on nothing).
     A synchronous algorithm's per-runner share of the train batch is cut into equal fragments."""
-    timeout = float(config["resources"]["sample_timeout_s"])
+    timeout = float(config.resources.sample_timeout_s)
     fragment: int | str = algorithm.ROLLOUT_FRAGMENT_LENGTH
-    evaluation_timeout = config["evaluation"]["timeout_s"] or MIN_EVALUATION_TIMEOUT_S
+    evaluation_timeout = config.evaluation.timeout_s or MIN_EVALUATION_TIMEOUT_S
     if probe:
         env_steps_per_s, episode_steps = probe["env_steps_per_s"], probe["episode_steps"]
         longest = max(1, int(env_steps_per_s * timeout / SAMPLE_TIMEOUT_MARGIN))
-        batch = config["training"].get("train_batch_size_per_learner")
+        batch = config.training.get("train_batch_size_per_learner")
         if fragment == "auto" and isinstance(batch, int):  # (a Tune search may sample the batch size)
-            resources = config["resources"]
-            share = math.ceil(batch * max(resources["num_learners"], 1) / max(resources["num_env_runners"], 1))
+            resources = config.resources
+            share = math.ceil(batch * max(resources.num_learners, 1) / max(resources.num_env_runners, 1))
             fragment = "auto" if share <= longest else math.ceil(share / math.ceil(share / longest))
-        if config["evaluation"]["timeout_s"] is None:
+        if config.evaluation.timeout_s is None:
             evaluation_timeout = max(MIN_EVALUATION_TIMEOUT_S, SAMPLE_TIMEOUT_MARGIN * episode_steps / env_steps_per_s)
     return {
         "rollout_fragment_length": fragment,
@@ -48,14 +62,14 @@ def sampling_settings(algorithm: ModuleType, config: dict[str, Any], probe: dict
 
 
 def build_config(
-    config: dict[str, Any],
+    config: ExperimentConfig,
     env_config: dict[str, Any],
     agents: list[str],
     callbacks: type,
     state_dim: int | None = None,
     probe: dict[str, Any] | None = None,
 ) -> Any:
-    """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose).
+    """The RLlib AlgorithmConfig of a resolved experiment (marlo_rllib.config.compose); env_config is its env_config().
     state_dim: the size of the env's global state, for a centralized critic.
     probe: the bare env's measured `env_steps_per_s` and its `episode_steps` (prepare_run's probe),
     to size rollout fragments and timeouts."""
@@ -64,16 +78,15 @@ def build_config(
 
     from marlo_rllib.env.rllib import SEED_STRIDE, RLlibTrafficSignalEnv
 
-    algorithm = get_algorithm(config["algorithm"])
-    training = dict(config["training"])
-    if config["policy"] == "central":
+    algorithm = get_algorithm(config.algorithm)
+    training = dict(config.training)
+    model = config.model.model_dump()
+    if config.policy == "central":
         from marlo_rllib.models.central_critic import AddGlobalState
 
-        critic = {"state_dim": state_dim, "num_agents": len(agents), "critic_sharing": config["critic"]["sharing"]}
+        critic = {"state_dim": state_dim, "num_agents": len(agents), "critic_sharing": config.critic.sharing}
         modules = {
-            SHARED_MODULE: RLModuleSpec(
-                module_class=shared_module_class(config), model_config={**config["model"], **critic}
-            )
+            SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config), model_config={**model, **critic})
         }
         training["learner_connector"] = partial(AddGlobalState, agents=agents)
     elif algorithm.OFFLINE_ONLY:  # no env runner tells the learner the spaces: the env does, here
@@ -81,11 +94,11 @@ def build_config(
         spaces = {"observation_space": env.observation_space(agents[0]), "action_space": env.action_space(agents[0])}
         env.close()
         modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config), **spaces)}
-    elif config["policy"] == "shared":
+    elif config.policy == "shared":
         modules = {SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config))}
     else:
         modules = {agent: RLModuleSpec() for agent in agents}
-    resources, evaluation = config["resources"], config["evaluation"]
+    resources, evaluation = config.resources, config.evaluation
     evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2, "state_in_infos": False}
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
@@ -101,27 +114,27 @@ def build_config(
             disable_env_checking=True,
         )
         .env_runners(
-            num_env_runners=0 if algorithm.OFFLINE_ONLY else resources["num_env_runners"],
+            num_env_runners=0 if algorithm.OFFLINE_ONLY else resources.num_env_runners,
             num_envs_per_env_runner=1,  # libsumo: one simulation per process
             rollout_fragment_length=sampling["rollout_fragment_length"],
             sample_timeout_s=sampling["sample_timeout_s"],
-            num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
+            num_cpus_per_env_runner=resources.num_cpus_per_env_runner,
         )
-        .resources(num_cpus_for_main_process=resources["num_cpus_for_main_process"])
-        .learners(num_learners=resources["num_learners"], num_gpus_per_learner=gpus_per_learner(resources))
-        .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config["policy"]))
-        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=dict(config["model"]))
+        .resources(num_cpus_for_main_process=resources.num_cpus_for_main_process)
+        .learners(num_learners=resources.num_learners, num_gpus_per_learner=gpus_per_learner(resources))
+        .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config.policy))
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=model)
         .training(**training)
         .evaluation(
-            evaluation_interval=evaluation["interval"],
-            evaluation_duration=evaluation["episodes"],
+            evaluation_interval=evaluation.interval,
+            evaluation_duration=evaluation.episodes,
             evaluation_duration_unit="episodes",
-            evaluation_num_env_runners=resources["evaluation_num_env_runners"],
+            evaluation_num_env_runners=resources.evaluation_num_env_runners,
             evaluation_sample_timeout_s=sampling["evaluation_timeout_s"],
             evaluation_config=algorithm.config_class().overrides(
                 explore=False,
                 env_config=evaluation_env,
-                metrics_num_episodes_for_smoothing=evaluation["episodes"],  # each evaluation stands alone
+                metrics_num_episodes_for_smoothing=evaluation.episodes,  # each evaluation stands alone
             ),
         )
         .fault_tolerance(
@@ -131,13 +144,13 @@ def build_config(
             delay_between_env_runner_restarts_s=1.0,
         )
         .callbacks(callbacks)
-        .debugging(seed=config["seed"])
+        .debugging(seed=config.seed)
     )
     if algorithm.OFFLINE_ONLY:
         from marlo_rllib.offline.pipeline import offline_data_settings
 
         algorithm_config.offline_data(
             dataset_num_iters_per_learner=minibatches,
-            **offline_data_settings(config["dataset"], training["train_batch_size_per_learner"]),
+            **offline_data_settings(str(config.dataset), training["train_batch_size_per_learner"]),
         )
     return algorithm_config

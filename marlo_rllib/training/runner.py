@@ -25,10 +25,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from marlo_rllib.config import env_config_of
+from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.errors import UserError
 from marlo_rllib.run_dir import (
     RL_MODULE_PATH,
+    load_run,
     new_run_dir,
     point_best_at,
     read_state,
@@ -64,18 +65,19 @@ PROGRESS_COLUMNS = (
 
 
 def prepare_run(
-    config: dict[str, Any], out: Path, run_name: str | None, command: str, resume_from: str | None = None
+    config: ExperimentConfig, out: Path, run_name: str | None, command: str, resume_from: str | None = None
 ) -> tuple[Path, Path | None]:
     """Checks the env settings (and --resume-from's fit) on the env itself, then makes the run
     directory. Returns it and the checkpoint whose weights start the run, if any."""
-    check_resources(config["resources"])
-    from marlo_rllib.algorithms import check_masking, get_algorithm, shared_module_class
+    check_resources(config.resources)
+    from marlo_rllib.algorithms import check_masking, get_algorithm
     from marlo_rllib.controllers.policy import PolicyController, load_modules
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.layout import SHARED_MODULE
     from marlo_rllib.offline.dataset import check_fits, load_dataset
+    from marlo_rllib.training.rllib_config import shared_module_class
 
-    env_config = env_config_of(config)
+    env_config = config.env_config()
     weights = resolve_checkpoint(resume_from) if resume_from else None
     env = RLlibTrafficSignalEnv(env_config).par_env  # the env exactly as the env runners build it
     try:
@@ -85,29 +87,48 @@ def prepare_run(
         }
         state_dim = int(env.state_space.shape[0])
         padded = any(min(env.action_mask(a)) == 0 for a in env.possible_agents) if env.shared_spaces else False
-        check_masking(get_algorithm(config["algorithm"]), config["policy"], config["scenario"], padded)
-        if config["dataset"]:
-            check_fits(load_dataset(config["dataset"]), env, env_config)
+        check_masking(get_algorithm(config.algorithm), config.policy, config.scenario, padded)
+        if config.dataset:
+            check_fits(load_dataset(config.dataset), env, env_config)
         if weights is not None:
             try:
                 modules = load_modules(weights)
             except Exception as exc:
                 raise UserError(f"cannot load checkpoint {weights}: {type(exc).__name__}") from None
-            if (SHARED_MODULE in modules.keys()) != (config["policy"] != "independent"):
-                raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config['policy']!r}")
+            if (SHARED_MODULE in modules.keys()) != (config.policy != "independent"):
+                raise UserError(f"--resume-from {weights}: its policy layout differs from policy {config.policy!r}")
             found = type(modules[SHARED_MODULE]) if SHARED_MODULE in modules.keys() else None
             if found is not None and found is not shared_module_class(config):
                 raise UserError(
-                    f"--resume-from {weights}: its module is a {found.__name__}, {config['algorithm']} "
-                    f"--policy {config['policy']} trains a {shared_module_class(config).__name__}"
+                    f"--resume-from {weights}: its module is a {found.__name__}, {config.algorithm} "
+                    f"--policy {config.policy} trains a {shared_module_class(config).__name__}"
                 )
             PolicyController(weights, modules, env_config).reset(env)  # refuses spaces that do not fit
         probe = probe_speed(env)
     finally:
         env.close()
-    run_dir = new_run_dir(out, config["algorithm"], env.spec.name, run_name)
+    run_dir = new_run_dir(out, config.algorithm, env.spec.name, run_name)
     write_run_files(run_dir, config, env_config, spaces, state_dim, probe, command)
     return run_dir, weights
+
+
+def resume_run(
+    run_dir: Path, *, timesteps: int | None = None, minutes: float | None = None, address: str | None = None
+) -> tuple[ExperimentConfig, Path, int]:
+    """An interrupted run's experiment, with a new budget or cluster address if given (what may
+    change on a resume; nothing else does), the checkpoint it continues from, and its env steps."""
+    from marlo_rllib.config import validate
+
+    config, state = load_run(run_dir)
+    if timesteps is not None:
+        config.stop.timesteps = timesteps
+    if minutes is not None:
+        config.stop.minutes = minutes
+    if address:  # where the run continues, not how
+        config.resources.ray_address = address
+    validate(config)
+    check_resources(config.resources)
+    return config, run_dir / state["latest_checkpoint"], state["timesteps"]
 
 
 PROBE_SECONDS, PROBE_STEPS = 3.0, 200
@@ -143,7 +164,7 @@ def _number(value: Any) -> Any:
 
 
 def make_recorder(
-    config: dict[str, Any],
+    config: ExperimentConfig,
     stopper: BandStopper,
     record_of: Callable[[Any], tuple[Path, dict, float]],
     quiet: bool = False,
@@ -152,12 +173,12 @@ def make_recorder(
     pointer, and Tune's checkpoint decisions. record_of(trial) -> (run_dir, state, seconds before)."""
     from ray import tune
 
-    metric, every = config["stop"]["metric"], config["checkpoint"]["every"]
+    metric, every = config.stop.metric, config.checkpoint.every
 
     class RunRecorder(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             run_dir, state, time_offset = record_of(trial)
-            score = evaluation_score(result, metric, config["evaluation"]["interval"])
+            score = evaluation_score(result, metric, config.evaluation.interval)
             best = state.get("best")
             steps = int(result.get("num_env_steps_sampled_lifetime", 0))
             if score is not None and (best is None or score > best["score"]):
@@ -235,10 +256,10 @@ def _fmt(value: Any) -> str:
 # ---- running ---------------------------------------------------------------------------------
 
 
-def check_resources(resources: dict[str, Any]) -> None:
+def check_resources(resources: ResourceSettings) -> None:
     """Before anything is written: a cluster address must answer, and --gpu without a cluster needs
     a local GPU (a cluster's GPUs are counted once Ray joins it)."""
-    address = resources["ray_address"] or os.environ.get("RAY_ADDRESS")
+    address = resources.ray_address or os.environ.get("RAY_ADDRESS")
     if address and address != "auto":
         import socket
 
@@ -249,20 +270,20 @@ def check_resources(resources: dict[str, Any]) -> None:
             raise UserError(f"--address takes HOST:PORT (or auto), got {address!r}") from None
         except OSError as exc:
             raise UserError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from None
-    elif resources["gpu"] and not address:
+    elif resources.gpu and not address:
         import torch
 
         if torch.cuda.device_count() == 0:
             raise UserError("--gpu: torch sees no CUDA GPU on this machine; drop --gpu to train on CPU")
 
 
-def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None:
+def init_ray(config: ExperimentConfig, algorithm_config: Any, debug: bool) -> None:
     import ray
 
     from marlo_rllib.training.rllib_config import gpus_per_learner
 
-    resources = config["resources"]
-    address = resources["ray_address"] or os.environ.get("RAY_ADDRESS")  # a Ray job's driver gets RAY_ADDRESS
+    resources = config.resources
+    address = resources.ray_address or os.environ.get("RAY_ADDRESS")  # a Ray job's driver gets RAY_ADDRESS
     if address:
         try:
             ray.init(address=address, log_to_driver=debug)
@@ -275,9 +296,9 @@ def init_ray(config: dict[str, Any], algorithm_config: Any, debug: bool) -> None
 
             needed += DATA_CPUS
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(needed)), include_dashboard=False, log_to_driver=debug)
-    wanted = max(resources["num_learners"], 1) * gpus_per_learner(resources)
+    wanted = max(resources.num_learners, 1) * gpus_per_learner(resources)
     seen = ray.cluster_resources().get("GPU", 0)
-    if resources["gpu"] and seen == 0:
+    if resources.gpu and seen == 0:
         raise UserError("--gpu: Ray sees no GPU on this machine (or cluster); drop --gpu to train on CPU")
     if wanted > seen:
         raise UserError(
@@ -301,12 +322,12 @@ def callbacks_class(restore: Path | None, weights: Path | None) -> type:
     return type("MarloCallbacks", (TrafficMetricsCallback,), {"on_algorithm_init": on_algorithm_init})
 
 
-def checkpoint_config(config: dict[str, Any]) -> Any:
+def checkpoint_config(config: ExperimentConfig) -> Any:
     """Tune keeps the `num_to_keep` best checkpoints by the recorder's score, and one at the end."""
     from ray import tune
 
     return tune.CheckpointConfig(
-        num_to_keep=config["checkpoint"]["num_to_keep"],
+        num_to_keep=config.checkpoint.num_to_keep,
         checkpoint_score_attribute="marlo/score",
         checkpoint_score_order="max",
         checkpoint_at_end=True,
@@ -314,24 +335,15 @@ def checkpoint_config(config: dict[str, Any]) -> Any:
 
 
 def make_stopper(
-    config: dict[str, Any], initial: BandState | None = None, probe: dict[str, Any] | None = None
+    config: ExperimentConfig, initial: BandState | None = None, probe: dict[str, Any] | None = None
 ) -> BandStopper:
     from marlo_rllib.algorithms import get_algorithm
     from marlo_rllib.training.rllib_config import sampling_settings
 
-    stop = config["stop"]
-    sampling = sampling_settings(get_algorithm(config["algorithm"]), config, probe)
+    sampling = sampling_settings(get_algorithm(config.algorithm), config, probe)
     return BandStopper(
-        metric=stop["metric"],
-        timesteps=stop["timesteps"],
-        minutes=stop["minutes"],
-        min_timesteps=stop["min_timesteps"],
-        window=stop["window"],
-        band=stop["band"],
-        patience=stop["patience"],
-        target=stop["target"],
-        streak=stop["streak"],
-        evaluation_interval=config["evaluation"]["interval"],
+        **config.stop.model_dump(),
+        evaluation_interval=config.evaluation.interval,
         initial=initial,
         sample_timeout_s=sampling["sample_timeout_s"],
         evaluation_timeout_s=round(sampling["evaluation_timeout_s"], 1),
@@ -340,7 +352,7 @@ def make_stopper(
 
 def train(
     run_dir: Path,
-    config: dict[str, Any],
+    config: ExperimentConfig,
     *,
     restore: Path | None = None,
     weights: Path | None = None,
@@ -379,7 +391,7 @@ def _settle(run_dir: Path, state: dict[str, Any], before: dict[str, Any]) -> dic
 
 def _fit(
     run_dir: Path,
-    config: dict[str, Any],
+    config: ExperimentConfig,
     state: dict[str, Any],
     restore: Path | None,
     weights: Path | None,
@@ -391,7 +403,7 @@ def _fit(
 
     from marlo_rllib.training.rllib_config import build_config
 
-    env_config = env_config_of(config)  # from the experiment itself; metadata.json keeps what prepare_run measured
+    env_config = config.env_config()  # from the experiment itself; metadata.json keeps what prepare_run measured
     run_metadata = json.loads((run_dir / "metadata.json").read_text())
     agents = list(run_metadata["spaces"])
     previous_best = state.get("band")

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from marlo_rllib.config import compose, deep_merge
+from marlo_rllib.config import ExperimentConfig, compose, deep_merge
 from marlo_rllib.errors import UserError
 from marlo_rllib.run_dir import new_state, save_state
 from marlo_rllib.training.runner import (
@@ -66,7 +66,7 @@ def _scheduler(name: str, metric: str, mode: str, space: dict[str, tuple[str, li
 
 def tune_search(
     search_dir: Path,
-    config: dict[str, Any],
+    config: ExperimentConfig,
     space: dict[str, tuple[str, list[Any]]],
     *,
     num_samples: int,
@@ -81,11 +81,12 @@ def tune_search(
     from marlo_rllib.training.rllib_config import build_config
 
     metadata = json.loads((search_dir / "metadata.json").read_text())
+    env_config = config.env_config()
 
-    def rllib_config(settings: dict[str, Any]) -> Any:
+    def rllib_config(settings: ExperimentConfig) -> Any:
         return build_config(
             settings,
-            metadata["env_config"],
+            env_config,
             list(metadata["spaces"]),
             callbacks_class(None, None),
             state_dim=metadata.get("state_dim"),
@@ -93,13 +94,12 @@ def tune_search(
         )
 
     base = rllib_config(config)  # RLlib validates only concrete values: resources come from the base config
-    algorithm_config = rllib_config(
-        deep_merge(config, nested({key: tune_domain(*spec) for key, spec in space.items()}))
-    )
+    domains = {key.split(".", 1)[1]: tune_domain(*spec) for key, spec in space.items()}
+    algorithm_config = rllib_config(config.model_copy(update={"training": {**config.training, **domains}}))
     names = {key: key.split(".", 1)[1] for key in space}
     metric, mode = (
         ("evaluation/env_runners/delay", "min")
-        if config["stop"]["metric"] == "delay"
+        if config.stop.metric == "delay"
         else ("evaluation/env_runners/episode_return_mean", "max")
     )
     stopper = make_stopper(config, probe=metadata.get("probe"))
@@ -110,7 +110,8 @@ def tune_search(
             run_dir = Path(trial.path)  # the trial folder under storage_path, where its checkpoints land
             run_dir.mkdir(parents=True, exist_ok=True)
             sampled = {key: trial.config.get(name, trial.config.get(name.rstrip("_"))) for key, name in names.items()}
-            (run_dir / "config.yaml").write_text(yaml.safe_dump(deep_merge(config, nested(sampled)), sort_keys=False))
+            trial_config = deep_merge(config.model_dump(), nested(sampled))
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(trial_config, sort_keys=False))
             shutil.copy(search_dir / "metadata.json", run_dir / "metadata.json")
             state = new_state(status="running", segments=1, sampled=sampled)
             save_state(run_dir, state)
@@ -169,7 +170,7 @@ def tune_search(
                 "trial": run_dir.name,
                 "status": state["status"],
                 "score": best.get("score", -math.inf),
-                "metric": config["stop"]["metric"],
+                "metric": config.stop.metric,
                 "iterations": state["iteration"],
                 "timesteps": state["timesteps"],
                 "checkpoint": str(run_dir / best["checkpoint"]) if best else "",
