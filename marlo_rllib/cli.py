@@ -55,19 +55,20 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
 
 
 def _algos(args: argparse.Namespace) -> None:
-    from marlo_rllib.algorithms import ALGORITHMS, CAPABILITIES, get_algorithm
+    from marlo_rllib.algorithms import ALGORITHMS, get_algorithm
+    from marlo_rllib.algorithms.spec import CAPABILITIES
 
     algorithms = [get_algorithm(name) for name in ALGORITHMS]
     _table(
-        [("algorithm", *(c.lower() for c in CAPABILITIES))]
-        + [(a.NAME, *("yes" if getattr(a, c) else "no" for c in CAPABILITIES)) for a in algorithms]
+        [("algorithm", *CAPABILITIES)]
+        + [(a.name, *("yes" if getattr(a, c) else "no" for c in CAPABILITIES)) for a in algorithms]
     )
     for algorithm in algorithms:
         print(
-            f"\n{algorithm.NAME} presets ({algorithm.config_class().__name__}.training() names; "
-            f"rollout fragment {algorithm.ROLLOUT_FRAGMENT_LENGTH} env steps)"
+            f"\n{algorithm.name} presets ({algorithm.config_class().__name__}.training() names; "
+            f"rollout fragment {algorithm.rollout_fragment_length} env steps)"
         )
-        cpu, gpu = _flat(algorithm.PRESETS["cpu"]), _flat(algorithm.PRESETS["gpu"])
+        cpu, gpu = _flat(algorithm.presets["cpu"]), _flat(algorithm.presets["gpu"])
         _table([("key", "cpu", "gpu")] + [(key, str(cpu.get(key)), str(gpu.get(key))) for key in sorted({*cpu, *gpu})])
 
 

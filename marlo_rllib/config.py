@@ -293,27 +293,27 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> Experiment
     )
     overrides = {**overrides, "algorithm": name, **({"policy": policy} if policy else {})}
     algorithm = get_algorithm(name)
-    overrides = _training_shorthand(overrides, training_keys(algorithm.NAME))
+    overrides = _training_shorthand(overrides, training_keys(algorithm.name))
     check_keys(experiment, "experiment")
     check_keys(overrides, "--set")
     gpu = _first_given((overrides.get("resources") or {}).get("gpu"), (experiment.get("resources") or {}).get("gpu"))
-    preset = algorithm.PRESETS["gpu" if gpu else "cpu"]
+    preset = algorithm.presets["gpu" if gpu else "cpu"]
     for source, update in (("experiment", experiment), ("--set", overrides)):
         for key, value in (update.get("training") or {}).items():
-            if key not in training_keys(algorithm.NAME):
+            if key not in training_keys(algorithm.name):
                 raise UserError(
-                    f"{source}: unknown key 'training.{key}' for {algorithm.NAME}; "
-                    f"see RLlib's {algorithm.NAME}Config.training()"
+                    f"{source}: unknown key 'training.{key}' for {algorithm.name}; "
+                    f"see RLlib's {algorithm.name}Config.training()"
                 )
             if key in preset:
                 _check_type(f"{source}: training.{key}", value, preset[key])
     merged = deep_merge(deep_merge({"training": preset}, experiment), overrides)
-    merged["algorithm"] = algorithm.NAME
+    merged["algorithm"] = algorithm.name
     chosen_stop = {**(experiment.get("stop") or {}), **(overrides.get("stop") or {})}
     if chosen_stop.get("minutes") is not None and "timesteps" not in chosen_stop:
         # a wall-clock budget alone: no step default the user never chose
         merged.setdefault("stop", {})["timesteps"] = None
-    if algorithm.OFFLINE_ONLY and merged.get("dataset"):
+    if algorithm.offline_only and merged.get("dataset"):
         _fill_from_dataset(merged)
     if not merged.get("scenario"):
         raise UserError("no scenario: pass --scenario or set `scenario:` in the experiment YAML")
@@ -424,16 +424,16 @@ def validate(config: ExperimentConfig) -> None:
     _check_training(config.training)
     algorithm = get_algorithm(config.algorithm)
     check_combination(algorithm, config.policy)
-    offline = [name for name in ALGORITHMS if get_algorithm(name).OFFLINE_ONLY]
-    if algorithm.OFFLINE_ONLY and not config.dataset:
-        raise UserError(f"--algo {algorithm.NAME} learns offline: pass --dataset DIR (record one with marlo collect)")
-    if config.dataset and not algorithm.OFFLINE_ONLY:
+    offline = [name for name in ALGORITHMS if get_algorithm(name).offline_only]
+    if algorithm.offline_only and not config.dataset:
+        raise UserError(f"--algo {algorithm.name} learns offline: pass --dataset DIR (record one with marlo collect)")
+    if config.dataset and not algorithm.offline_only:
         raise UserError(
-            f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.NAME} learns on SUMO"
+            f"--dataset is for the offline algorithms ({', '.join(offline)}); {algorithm.name} learns on SUMO"
         )
-    if config.model.encoder == "phase" and (algorithm.NAME, config.policy) != ("PPO", "shared"):
+    if config.model.encoder == "phase" and (algorithm.name, config.policy) != ("PPO", "shared"):
         raise UserError(
-            f"model.encoder phase is a shared PPO policy; this run is {algorithm.NAME} with policy {config.policy!r}"
+            f"model.encoder phase is a shared PPO policy; this run is {algorithm.name} with policy {config.policy!r}"
         )
     if config.model.encoder == "phase" and config.env.observation != "phase":
         raise UserError("model.encoder phase scores greens from env.observation phase; add --set env.observation=phase")

@@ -176,6 +176,6 @@ def test_algos_lists_capabilities_and_presets():
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:6]}
     assert set(rows) == {"PPO", "APPO", "IMPALA", "DQN", "SAC"}
-    assert rows["DQN"][0] == "no" and rows["SAC"][-1] == "no" and rows["PPO"][0] == "yes"
+    assert rows["DQN"][1] == "no" and rows["SAC"][-1] == "no" and rows["PPO"][1] == "yes"  # critic, masking
     assert "vtrace_clip_rho_threshold     1.0     1.0" in done.stdout
     assert "actor_lr                                  0.0003" in done.stdout

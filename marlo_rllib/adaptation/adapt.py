@@ -135,7 +135,7 @@ def plan_adaptation(
     if traffic is not None:
         spec.check_traffic(traffic, "--traffic")
     algorithm = get_algorithm(config.algorithm)
-    if algorithm.OFFLINE_ONLY and config.algorithm not in Q_LEARNERS:
+    if algorithm.offline_only and config.algorithm not in Q_LEARNERS:
         raise UserError(
             f"{config.algorithm} imitates its dataset; adapt fine-tunes online algorithms and the "
             f"Q-learners ({', '.join(Q_LEARNERS)})"
@@ -144,8 +144,8 @@ def plan_adaptation(
         raise UserError(
             "adapt records the padded observations of one shared policy; this run has one policy per junction"
         )
-    dataset = dataset or (config.dataset if algorithm.OFFLINE_ONLY else None)
-    if algorithm.OFFLINE_ONLY and not dataset:
+    dataset = dataset or (config.dataset if algorithm.offline_only else None)
+    if algorithm.offline_only and not dataset:
         raise UserError(f"{config.algorithm} was trained offline: pass --dataset, the data it was trained on")
     if dataset:
         info = load_dataset(dataset)

@@ -1,14 +1,14 @@
-"""Algorithms by name. Each module says what it can do (ON_POLICY, DISCRETE_ACTIONS, OFFLINE_ONLY,
-CENTRALIZED_CRITIC, ACTION_MASKING), ships CPU and GPU PRESETS of RLlib `training()` parameters,
-and names its RLlib config class and the module a shared policy uses."""
+"""Algorithms by name. Each module's SPEC (spec.AlgorithmSpec) says what it can do, ships CPU and
+GPU presets of RLlib `training()` parameters, and names its RLlib config class and the module a
+shared policy uses."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 from functools import cache
-from types import ModuleType
 
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 from marlo_rllib.errors import UserError
 from marlo_rllib.layout import POLICY_LAYOUTS
 
@@ -17,15 +17,14 @@ ALGORITHMS = {
     for name in ("PPO", "APPO", "IMPALA", "DQN", "SAC", "CQL", "BC", "MARWIL")
 }
 ALIASES = {"MAPPO": ("PPO", "central")}  # name: (algorithm, policy layout)
-CAPABILITIES = ("ON_POLICY", "DISCRETE_ACTIONS", "OFFLINE_ONLY", "CENTRALIZED_CRITIC", "ACTION_MASKING")
 OFFLINE_TRAINING_KEYS = frozenset({"dataset_num_iters_per_learner"})  # RLlib's offline_data() setting, under `training`
 
 
-def get_algorithm(name: str) -> ModuleType:
+def get_algorithm(name: str) -> AlgorithmSpec:
     key = str(name).upper()
     if key not in ALGORITHMS:
         raise UserError(f"unknown algorithm {name!r}; valid: {', '.join([*ALGORITHMS, *ALIASES])}")
-    return importlib.import_module(ALGORITHMS[key])
+    return importlib.import_module(ALGORITHMS[key]).SPEC
 
 
 def resolve_alias(name: str, policy: str | None) -> tuple[str, str | None]:
@@ -38,29 +37,29 @@ def resolve_alias(name: str, policy: str | None) -> tuple[str, str | None]:
     return algorithm, layout
 
 
-def check_combination(algorithm: ModuleType, policy: str) -> None:
+def check_combination(algorithm: AlgorithmSpec, policy: str) -> None:
     """Refuses a policy layout the algorithm cannot train."""
     if policy not in POLICY_LAYOUTS:
         raise UserError(f"unknown policy layout {policy!r}; valid: {', '.join(POLICY_LAYOUTS)}")
-    if algorithm.OFFLINE_ONLY and policy != "shared":
+    if algorithm.offline_only and policy != "shared":
         raise UserError(
-            f"--algo {algorithm.NAME} --policy {policy}: offline algorithms train one shared policy "
+            f"--algo {algorithm.name} --policy {policy}: offline algorithms train one shared policy "
             "from every junction's transitions; use --policy shared"
         )
-    if policy == "central" and not algorithm.CENTRALIZED_CRITIC:
-        able = [name for name in ALGORITHMS if get_algorithm(name).CENTRALIZED_CRITIC]
+    if policy == "central" and not algorithm.centralized_critic:
+        able = [name for name in ALGORITHMS if get_algorithm(name).centralized_critic]
         raise UserError(
-            f"--algo {algorithm.NAME} --policy central: {algorithm.NAME} has no centralized critic; "
+            f"--algo {algorithm.name} --policy central: {algorithm.name} has no centralized critic; "
             + (f"use --algo {' or '.join(able)}" if able else "no algorithm has one yet")
         )
 
 
-def check_masking(algorithm: ModuleType, policy: str, scenario: str, padded: bool) -> None:
+def check_masking(algorithm: AlgorithmSpec, policy: str, scenario: str, padded: bool) -> None:
     """A shared policy on junctions with different green counts needs padded greens masked."""
-    if padded and policy != "independent" and not algorithm.ACTION_MASKING:
+    if padded and policy != "independent" and not algorithm.action_masking:
         raise UserError(
-            f"--algo {algorithm.NAME} --policy {policy} on {scenario}: its junctions have different "
-            f"green counts and {algorithm.NAME} cannot mask padded greens; use --policy independent"
+            f"--algo {algorithm.name} --policy {policy} on {scenario}: its junctions have different "
+            f"green counts and {algorithm.name} cannot mask padded greens; use --policy independent"
         )
 
 
@@ -70,7 +69,7 @@ def training_keys(name: str) -> frozenset[str]:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
     algorithm = get_algorithm(name)
-    names: set[str] = set(OFFLINE_TRAINING_KEYS) if algorithm.OFFLINE_ONLY else set()
+    names: set[str] = set(OFFLINE_TRAINING_KEYS) if algorithm.offline_only else set()
     for config_class in algorithm.config_class().__mro__:
         if issubclass(config_class, AlgorithmConfig) and "training" in vars(config_class):
             names |= {

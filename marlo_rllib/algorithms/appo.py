@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "APPO"
-ON_POLICY = True
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = False
-CENTRALIZED_CRITIC = False
-ACTION_MASKING = True
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 _COMMON = {
     "gamma": 0.995,
@@ -26,7 +21,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 1024, "minibatch_size": 512, "num_epochs": 2, **_COMMON},
     "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 1024, "num_epochs": 2, **_COMMON},
 }
-ROLLOUT_FRAGMENT_LENGTH = 64  # env steps; minibatches hold whole fragments
 
 
 def config_class() -> type:
@@ -39,3 +33,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedAPPOTorchRLModule
 
     return MaskedAPPOTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="APPO",
+    offline_only=False,
+    centralized_critic=False,
+    action_masking=True,
+    rollout_fragment_length=64,  # env steps; minibatches hold whole fragments
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "BC"
-ON_POLICY = False
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = True
-CENTRALIZED_CRITIC = False
-ACTION_MASKING = True
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 256, "dataset_num_iters_per_learner": 100},
     "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 2048, "dataset_num_iters_per_learner": 100},
 }
-ROLLOUT_FRAGMENT_LENGTH = "auto"  # evaluation episodes only
 
 
 def config_class() -> type:
@@ -29,3 +23,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedBCTorchRLModule
 
     return MaskedBCTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="BC",
+    offline_only=True,
+    centralized_critic=False,
+    action_masking=True,
+    rollout_fragment_length="auto",  # evaluation episodes only
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

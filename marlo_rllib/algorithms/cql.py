@@ -6,12 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "CQL"
-ON_POLICY = False
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = True
-CENTRALIZED_CRITIC = False
-ACTION_MASKING = True
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 # Sizes: train batch in transitions; dataset_num_iters_per_learner minibatches per iteration; the
 # target network is copied (tau 1.0) after every iteration.
@@ -32,7 +27,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"train_batch_size_per_learner": 256, "dataset_num_iters_per_learner": 100, **_COMMON},
     "gpu": {"train_batch_size_per_learner": 2048, "dataset_num_iters_per_learner": 100, **_COMMON},
 }
-ROLLOUT_FRAGMENT_LENGTH = "auto"  # evaluation episodes only
 
 
 def config_class() -> type:
@@ -45,3 +39,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedDQNTorchRLModule
 
     return MaskedDQNTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="CQL",
+    offline_only=True,
+    centralized_critic=False,
+    action_masking=True,
+    rollout_fragment_length="auto",  # evaluation episodes only
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

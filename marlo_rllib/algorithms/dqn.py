@@ -7,12 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "DQN"
-ON_POLICY = False
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = False
-CENTRALIZED_CRITIC = False
-ACTION_MASKING = True
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 BUFFER = "marlo_rllib.algorithms.replay.EpsilonPrioritizedEpisodeReplayBuffer"
 
@@ -50,7 +45,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_COMMON,
     },
 }
-ROLLOUT_FRAGMENT_LENGTH = 32
 
 
 def config_class() -> type:
@@ -63,3 +57,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedDQNTorchRLModule
 
     return MaskedDQNTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="DQN",
+    offline_only=False,
+    centralized_critic=False,
+    action_masking=True,
+    rollout_fragment_length=32,
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "IMPALA"
-ON_POLICY = True
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = False
-CENTRALIZED_CRITIC = False
-ACTION_MASKING = True
-ROLLOUT_FRAGMENT_LENGTH = 64  # env steps; minibatches hold whole fragments
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 _COMMON = {
     "gamma": 0.995,
@@ -36,3 +30,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedPPOTorchRLModule  # IMPALA's default module is PPO's
 
     return MaskedPPOTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="IMPALA",
+    offline_only=False,
+    centralized_critic=False,
+    action_masking=True,
+    rollout_fragment_length=64,  # env steps; minibatches hold whole fragments
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "MARWIL"
-ON_POLICY = False
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = True
-CENTRALIZED_CRITIC = False
-ACTION_MASKING = True
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 _COMMON = {"lr": 5e-4, "beta": 1.0, "vf_coeff": 1.0}
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"train_batch_size_per_learner": 256, "dataset_num_iters_per_learner": 100, **_COMMON},
     "gpu": {"train_batch_size_per_learner": 2048, "dataset_num_iters_per_learner": 100, **_COMMON},
 }
-ROLLOUT_FRAGMENT_LENGTH = "auto"  # evaluation episodes only
 
 
 def config_class() -> type:
@@ -30,3 +24,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedPPOTorchRLModule  # MARWIL's module is PPO's: logits and a value head
 
     return MaskedPPOTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="MARWIL",
+    offline_only=True,
+    centralized_critic=False,
+    action_masking=True,
+    rollout_fragment_length="auto",  # evaluation episodes only
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

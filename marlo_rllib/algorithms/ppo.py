@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "PPO"
-ON_POLICY = True
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = False
-CENTRALIZED_CRITIC = True
-ACTION_MASKING = True
-ROLLOUT_FRAGMENT_LENGTH: int | str = "auto"
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 # gamma 0.95 and lambda 0.9: at 5 s per decision, a 100 s horizon. With 0.995 (seed 004's) a
 # diff-waiting return telescopes towards the episode's final queue and says little about the
@@ -47,3 +41,15 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedPPOTorchRLModule
 
     return MaskedPPOTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="PPO",
+    offline_only=False,
+    centralized_critic=True,
+    action_masking=True,
+    rollout_fragment_length="auto",
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

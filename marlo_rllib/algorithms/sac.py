@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-NAME = "SAC"
-ON_POLICY = False
-DISCRETE_ACTIONS = True
-OFFLINE_ONLY = False
-CENTRALIZED_CRITIC = False
-# One automatic entropy target per module, from the (padded) action count: junctions with padded
-# greens could never reach it. A shared SAC policy is refused where any green is padded.
-ACTION_MASKING = False
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 _COMMON = {"gamma": 0.995, "tau": 0.01, "initial_alpha": 0.1, "target_entropy": "auto", "twin_q": True}
 PRESETS: dict[str, dict[str, Any]] = {
@@ -37,7 +30,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_COMMON,
     },
 }
-ROLLOUT_FRAGMENT_LENGTH = 64
 
 
 def config_class() -> type:
@@ -50,3 +42,17 @@ def masked_module_class() -> type:
     from marlo_rllib.models.masked import MaskedSACTorchRLModule
 
     return MaskedSACTorchRLModule
+
+
+SPEC = AlgorithmSpec(
+    name="SAC",
+    offline_only=False,
+    centralized_critic=False,
+    # One automatic entropy target per module, from the (padded) action count: junctions with padded
+    # greens could never reach it. A shared SAC policy is refused where any green is padded.
+    action_masking=False,
+    rollout_fragment_length=64,
+    presets=PRESETS,
+    config_class=config_class,
+    masked_module_class=masked_module_class,
+)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from types import ModuleType
 from typing import Any
 
 from marlo_rllib.algorithms import get_algorithm
+from marlo_rllib.algorithms.spec import AlgorithmSpec
 from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
 
@@ -37,12 +37,14 @@ SAMPLE_TIMEOUT_MARGIN = 8  # a fragment at the probe's speed takes at most 1/8 o
 MIN_EVALUATION_TIMEOUT_S = 120.0
 
 
-def sampling_settings(algorithm: ModuleType, config: ExperimentConfig, probe: dict[str, Any] | None) -> dict[str, Any]:
+def sampling_settings(
+    algorithm: AlgorithmSpec, config: ExperimentConfig, probe: dict[str, Any] | None
+) -> dict[str, Any]:
     """Rollout fragment and timeouts sized to the env's measured speed, so that every sample() call
     returns well within RLlib's timeout (RLlib drops a late one and the iteration trains on nothing).
     A synchronous algorithm's per-runner share of the train batch is cut into equal fragments."""
     timeout = float(config.resources.sample_timeout_s)
-    fragment: int | str = algorithm.ROLLOUT_FRAGMENT_LENGTH
+    fragment: int | str = algorithm.rollout_fragment_length
     evaluation_timeout = config.evaluation.timeout_s or MIN_EVALUATION_TIMEOUT_S
     if probe:
         env_steps_per_s, episode_steps = probe["env_steps_per_s"], probe["episode_steps"]
@@ -89,7 +91,7 @@ def build_config(
             SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config), model_config={**model, **critic})
         }
         training["learner_connector"] = partial(AddGlobalState, agents=agents)
-    elif algorithm.OFFLINE_ONLY:  # no env runner tells the learner the spaces: the env does, here
+    elif algorithm.offline_only:  # no env runner tells the learner the spaces: the env does, here
         env = RLlibTrafficSignalEnv(env_config).par_env
         spaces = {"observation_space": env.observation_space(agents[0]), "action_space": env.action_space(agents[0])}
         env.close()
@@ -114,7 +116,7 @@ def build_config(
             disable_env_checking=True,
         )
         .env_runners(
-            num_env_runners=0 if algorithm.OFFLINE_ONLY else resources.num_env_runners,
+            num_env_runners=0 if algorithm.offline_only else resources.num_env_runners,
             num_envs_per_env_runner=1,  # libsumo: one simulation per process
             rollout_fragment_length=sampling["rollout_fragment_length"],
             sample_timeout_s=sampling["sample_timeout_s"],
@@ -146,7 +148,7 @@ def build_config(
         .callbacks(callbacks)
         .debugging(seed=config.seed)
     )
-    if algorithm.OFFLINE_ONLY:
+    if algorithm.offline_only:
         from marlo_rllib.offline.pipeline import offline_data_settings
 
         algorithm_config.offline_data(

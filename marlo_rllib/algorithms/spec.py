@@ -1,0 +1,22 @@
+"""What marlo needs to know of an algorithm: its capabilities, presets and RLlib classes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    name: str
+    offline_only: bool  # learns from a recorded dataset (--dataset), never samples SUMO for training
+    centralized_critic: bool  # --policy central (MAPPO-style) is available
+    action_masking: bool  # a shared policy can mask padded greens on junctions of different sizes
+    rollout_fragment_length: int | str  # env steps per fragment, or "auto" (the train batch, cut evenly)
+    presets: dict[str, dict[str, Any]]  # "cpu" and "gpu": RLlib training() parameters
+    config_class: Callable[[], type[Any]]  # RLlib's AlgorithmConfig subclass
+    masked_module_class: Callable[[], type]  # the RLModule of a shared policy
+
+
+CAPABILITIES = ("offline_only", "centralized_critic", "action_masking")
