@@ -191,6 +191,11 @@ def _section_of(field: Any) -> type[_Section] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, _Section) else None
 
 
+def updated(config: ExperimentConfig, changes: dict[str, Any]) -> ExperimentConfig:
+    """A copy with `changes` (a partial experiment) merged in and validated as a whole."""
+    return experiment_of(deep_merge(config.model_dump(), changes))
+
+
 def experiment_of(data: dict[str, Any]) -> ExperimentConfig:
     """The typed experiment of a merged mapping; a wrong type or range is a one-line user error."""
     try:

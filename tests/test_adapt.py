@@ -98,7 +98,7 @@ def test_ctrl_c_keeps_the_buckets_recorded_so_far(ppo_run, tmp_path, ray_tmp):
         "--out",
         str(out),
         "--buckets",
-        "50",
+        "1000",  # far more than are recorded before the interrupt
         "--ratio",
         "1000",
         "--reference-episodes",

@@ -41,7 +41,14 @@ def start_marlo(*args: str, ray_tmp: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     stream = log.open("w")
     return subprocess.Popen(
-        [sys.executable, "-m", "marlo_rllib.cli", *args], cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "marlo_rllib.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=stream,
+        stderr=subprocess.STDOUT,
+        # as from a terminal: a shell without job control starts background jobs with SIGINT ignored,
+        # and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -310,14 +310,11 @@ def _finetune(
 ) -> tuple[Path, bool]:
     """Trains from `checkpoint` on the drifted demand; returns the new run's best checkpoint (the
     old one if fine-tuning produced none) and whether Ctrl+C cut the fine-tuning short."""
-    from marlo_rllib.config import compose, experiment_of
+    from marlo_rllib.config import compose, updated
     from marlo_rllib.run_dir import resolve_checkpoint
     from marlo_rllib.training.runner import prepare_run, train
 
-    settings = plan.config.model_dump()
-    settings["env"] = env
-    settings["stop"].update(minutes=plan.finetune_minutes, timesteps=None)
-    config = experiment_of(settings)
+    config = updated(plan.config, {"env": env, "stop": {"minutes": plan.finetune_minutes, "timesteps": None}})
     if plan.algorithm in Q_LEARNERS:
         replay = plan.out / f"replay_{bucket:02d}"
         datasets = [plan.out / "buckets" / f"{j:02d}" for j in range(bucket + 1)] + [reference]

@@ -117,15 +117,11 @@ def resume_run(
 ) -> tuple[ExperimentConfig, Path, int]:
     """An interrupted run's experiment, with a new budget or cluster address if given (what may
     change on a resume; nothing else does), the checkpoint it continues from, and its env steps."""
-    from marlo_rllib.config import validate
+    from marlo_rllib.config import updated, validate
 
     config, state = load_run(run_dir)
-    if timesteps is not None:
-        config.stop.timesteps = timesteps
-    if minutes is not None:
-        config.stop.minutes = minutes
-    if address:  # where the run continues, not how
-        config.resources.ray_address = address
+    budget = {key: value for key, value in (("timesteps", timesteps), ("minutes", minutes)) if value is not None}
+    config = updated(config, {"stop": budget, "resources": {"ray_address": address} if address else {}})
     validate(config)
     check_resources(config.resources)
     return config, run_dir / state["latest_checkpoint"], state["timesteps"]
