@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -18,6 +18,9 @@ from marlo_rllib.errors import UserError
 from marlo_rllib.layout import POLICY_LAYOUTS
 from marlo_rllib.offline import COLLECT_SEED
 from marlo_rllib.run_dir import writable_dir
+
+if TYPE_CHECKING:
+    from marlo_rllib.evaluation.plan import EvaluationPlan
 
 SCHEDULERS = ("asha", "pbt", "none")
 
@@ -147,7 +150,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
     return seeds
 
 
-def _evaluation_plan(args: argparse.Namespace, controllers: list[str]) -> Any:
+def _evaluation_plan(args: argparse.Namespace, controllers: list[str]) -> EvaluationPlan:
     from marlo_rllib.evaluation.plan import plan_evaluation
 
     return plan_evaluation(

@@ -51,7 +51,7 @@ class ModelSettings(_Section):
     fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)] = Field(
         default_factory=lambda: [256, 256], description="hidden layer sizes"
     )
-    fcnet_activation: Literal["tanh", "relu", "silu"] = "tanh"
+    fcnet_activation: Literal["tanh", "relu", "silu"] = Field("tanh", description="hidden layers' activation")
     encoder: Literal["mlp", "phase"] = Field(
         "mlp", description="phase: one network scores every green from what it serves (models/phase.py; PPO, shared)"
     )
@@ -66,11 +66,13 @@ class CriticSettings(_Section):
 class ResourceSettings(_Section):
     gpu: bool = Field(False, description="give the learner one GPU and use the GPU preset")
     num_env_runners: AtLeastOne = Field(2, description="SUMO processes sampling in parallel")
-    num_cpus_per_env_runner: Positive = 1
+    num_cpus_per_env_runner: Positive = Field(1, description="CPUs Ray reserves for each env runner")
     num_cpus_for_main_process: Positive = Field(
         2, description="the learner's torch threads; it runs while the runners wait"
     )
-    evaluation_num_env_runners: Annotated[int, Field(ge=0)] = 1
+    evaluation_num_env_runners: Annotated[int, Field(ge=0)] = Field(
+        1, description="processes running evaluation episodes; 0: the algorithm's own"
+    )
     num_learners: Annotated[int, Field(ge=0)] = Field(
         0, description="learner actors; 0: learn in the algorithm's process"
     )
@@ -127,7 +129,9 @@ class ExperimentConfig(_Section):
     )
     dataset: str | None = Field(None, description="offline algorithms (CQL, BC, MARWIL): a marlo collect folder")
     env: EnvSettings = Field(default_factory=EnvSettings)
-    training: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(
+        default_factory=dict, description="RLlib <Algo>Config.training() parameters over the algorithm's preset"
+    )
     model: ModelSettings = Field(default_factory=ModelSettings)
     critic: CriticSettings = Field(default_factory=CriticSettings)
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
