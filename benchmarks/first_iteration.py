@@ -101,7 +101,6 @@ def first_row(scenario: str, runners: int, work: Path, limit_s: float) -> dict:
 
 def fragment(result: dict) -> str:
     """The rollout fragment the run used (train.py sizes it from the probe, as here)."""
-    from marlo_rllib.algorithms import get_algorithm
     from marlo_rllib.config import compose
     from marlo_rllib.training.rllib_config import sampling_settings
 
@@ -112,7 +111,7 @@ def fragment(result: dict) -> str:
             "resources": {"num_env_runners": result["runners"]},
         },
     )
-    return str(sampling_settings(get_algorithm("PPO"), config, result["probe"])["rollout_fragment_length"])
+    return str(sampling_settings(config, result["probe"])["rollout_fragment_length"])
 
 
 def write_table(results: list[dict]) -> None:

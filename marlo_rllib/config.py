@@ -142,9 +142,8 @@ class ExperimentConfig(_Section):
     def env_config(self) -> dict[str, Any]:
         """What every env runner passes to TrafficSignalEnv (timing fully resolved, so a checkpoint
         knows the decision interval it was trained with)."""
-        from marlo_rllib.env.traffic_signal_env import Timing
         from marlo_rllib.scenarios import catalog, load_scenario
-        from marlo_rllib.scenarios.spec import validation_message
+        from marlo_rllib.scenarios.spec import Timing, validation_message
 
         spec = load_scenario(self.scenario)
         portable = catalog().get(spec.name) == spec.source  # a catalog name travels with a checkpoint

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 from marlo_rllib.algorithms import get_algorithm
-from marlo_rllib.algorithms.spec import AlgorithmSpec
 from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
 
@@ -37,14 +36,12 @@ SAMPLE_TIMEOUT_MARGIN = 8  # a fragment at the probe's speed takes at most 1/8 o
 MIN_EVALUATION_TIMEOUT_S = 120.0
 
 
-def sampling_settings(
-    algorithm: AlgorithmSpec, config: ExperimentConfig, probe: dict[str, Any] | None
-) -> dict[str, Any]:
+def sampling_settings(config: ExperimentConfig, probe: dict[str, Any] | None) -> dict[str, Any]:
     """Rollout fragment and timeouts sized to the env's measured speed, so that every sample() call
     returns well within RLlib's timeout (RLlib drops a late one and the iteration trains on nothing).
     A synchronous algorithm's per-runner share of the train batch is cut into equal fragments."""
     timeout = float(config.resources.sample_timeout_s)
-    fragment: int | str = algorithm.rollout_fragment_length
+    fragment: int | str = get_algorithm(config.algorithm).rollout_fragment_length
     evaluation_timeout = config.evaluation.timeout_s or MIN_EVALUATION_TIMEOUT_S
     if probe:
         env_steps_per_s, episode_steps = probe["env_steps_per_s"], probe["episode_steps"]
@@ -105,7 +102,7 @@ def build_config(
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     minibatches = training.pop("dataset_num_iters_per_learner", None)
-    sampling = sampling_settings(algorithm, config, probe)
+    sampling = sampling_settings(config, probe)
     algorithm_config = (
         algorithm.config_class()()
         .environment(

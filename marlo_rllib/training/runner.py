@@ -333,10 +333,9 @@ def checkpoint_config(config: ExperimentConfig) -> Any:
 def make_stopper(
     config: ExperimentConfig, initial: BandState | None = None, probe: dict[str, Any] | None = None
 ) -> BandStopper:
-    from marlo_rllib.algorithms import get_algorithm
     from marlo_rllib.training.rllib_config import sampling_settings
 
-    sampling = sampling_settings(get_algorithm(config.algorithm), config, probe)
+    sampling = sampling_settings(config, probe)
     return BandStopper(
         **config.stop.model_dump(),
         evaluation_interval=config.evaluation.interval,
