@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from marlo_rllib import interrupts
 from marlo_rllib.config import ExperimentConfig, describe
 from marlo_rllib.errors import UserError
 from marlo_rllib.layout import POLICY_LAYOUTS
@@ -630,7 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        status = args.run(args)
+        with interrupts.recorded():
+            status = args.run(args)
     except UserError as exc:
         if args.debug:
             raise

@@ -18,7 +18,15 @@ from marlo_rllib.evaluation.runner import run_episode
 REPO = Path(__file__).resolve().parents[1]
 # Modules of plain-Python tests (config, drift statistics, stopping rules, reward arithmetic): with
 # no SUMO episode and no Ray, they make `make test-fast` (pytest -m unit), seconds instead of minutes.
-UNIT_MODULES = {"test_config", "test_drift", "test_layers", "test_phase", "test_rewards", "test_stopper"}
+UNIT_MODULES = {
+    "test_config",
+    "test_drift",
+    "test_interrupts",
+    "test_layers",
+    "test_phase",
+    "test_rewards",
+    "test_stopper",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from marlo_rllib import interrupts
 from marlo_rllib.adaptation.drift import Standardizer, bucket_mmd, triggers
 from marlo_rllib.config import ExperimentConfig
 from marlo_rllib.errors import UserError
@@ -196,6 +197,7 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
         writer = csv.DictWriter(stream, LOG_FIELDS)
         writer.writeheader()
         for j in range(plan.buckets):
+            interrupts.check()
             drifted = j >= plan.drift_at
             env = _world(plan, drifted)
             seeds = plan.seed + plan.reference_episodes + j * plan.episodes_per_bucket

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from marlo_rllib import interrupts
+
 # RESCO's decision settings (Ault & Sharon, 2021): 10 s decisions and 3 s yellows; 5 s and 2 s on arterial4x4.
 RESCO_TIMING = {"arterial4x4": {"delta_time": 5, "yellow_time": 2}}
 RESCO_DEFAULT_TIMING = {"delta_time": 10, "yellow_time": 3}
@@ -67,6 +69,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
         controller.reset(env, seed=task.seed)
         trace = []
         while env.agents:
+            interrupts.check()
             actions = controller.act(observations, infos)
             if task.epsilon:
                 actions = epsilon_mix(actions, env, rng, task.epsilon)
