@@ -110,8 +110,8 @@ def junction_spaces(scenario: str) -> dict[str, tuple[str, str]]:
         env.close()
 
 
-def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
-    import ray
+def plain_config(scenario: str) -> tuple[Any, bool]:
+    """The stock PPOConfig a user writes, and whether its junctions share one module."""
     from ray.rllib.algorithms.ppo import PPOConfig
 
     spaces = junction_spaces(scenario)
@@ -126,7 +126,20 @@ def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
         config = config.multi_agent(policies={"shared"}, policy_mapping_fn=lambda *args, **kwargs: "shared")
     else:  # one module per junction: their spaces differ
         config = config.multi_agent(policies=set(spaces), policy_mapping_fn=lambda agent_id, *args, **kwargs: agent_id)
+    return config, shared
+
+
+def start_ray() -> None:
+    import ray
+
     ray.init(num_cpus=max(os.cpu_count() or 1, RUNNERS + 1), include_dashboard=False, log_to_driver=False)
+
+
+def train(scenario: str, minutes: float, out: Path) -> dict[str, Any]:
+    import ray
+
+    config, shared = plain_config(scenario)
+    start_ray()
     curve = []
     try:
         algo = config.build_algo()

@@ -1,14 +1,19 @@
-"""Sampling throughput of training vs the bare env, side by side in one run.
+"""Training throughput against the bare env and the plain pipeline, side by side in one run.
 
-    python benchmarks/train_throughput.py [--scenario grid4x4] [--steps 4096] [--repeats 3]
+    python benchmarks/train_throughput.py [--maps grid4x4,cologne8,grid6] [--steps 4096] [--repeats 3]
 
-  bare env   TrafficSignalEnv with random (masked) actions, one process per core, all at once
-  training   marlo's PPO config (shared policy, 2 env runners): the env runners' `sample()`, i.e.
-             the env plus RLlib's episode bookkeeping, connectors and the policy's forward pass,
-             both runners at once; then whole training iterations (sampling + learning + evaluation)
+For each map, one after the other (never two heavy jobs at once):
 
-The ratio training/bare is what the issue asks to be at least 0.85. RLlib's own per-step timers
-(env step, module forward, connector pipelines) are printed to show where the time goes.
+  bare env    TrafficSignalEnv with random (masked) greens, 2 processes at once (the 2 env runners)
+  sampling    the default `marlo train` config (PPO, shared policy, 2 env runners): the env runners'
+              `sample()` (the env plus RLlib's episode bookkeeping, connectors and forward pass),
+              with both runners and then with one (the scale-out)
+  whole loop  whole training iterations (sampling + learning + evaluation), with RLlib's timers of
+              each part and the peak memory (RSS of the driver and every Ray process it started)
+  plain       sumo-rl + stock RLlib PPO (benchmarks/plain_pipeline.py): its whole training loop,
+              as its users run it (4 env runners on the same 2 cores)
+
+Writes the section "throughput" of docs/BENCHMARKS.md and docs/results/throughput.json.
 """
 
 from __future__ import annotations
@@ -18,9 +23,18 @@ import json
 import multiprocessing
 import os
 import statistics
+import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sections import write_section
+
+REPO = Path(__file__).resolve().parents[1]
+PROCESSES = 2  # the default number of env runners
 
 
 def bare_env_rate(scenario: str, steps: int, seed: int) -> float:
@@ -43,84 +57,223 @@ def bare_env_rate(scenario: str, steps: int, seed: int) -> float:
     return rate
 
 
-def bare_env(scenario: str, steps: int, processes: int) -> float:
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(pool.map(bare_env_rate, [scenario] * processes, [steps] * processes, range(processes)))
+def bare_env(scenario: str, steps: int) -> float:
+    with ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return sum(pool.map(bare_env_rate, [scenario] * PROCESSES, [steps] * PROCESSES, range(PROCESSES)))
 
 
-def training(scenario: str, steps: int, repeats: int, iterations: int) -> dict:
+class PeakMemory:
+    """Polls the summed RSS of this process and all its descendants (Ray's GCS, raylet and workers)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.me, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.5):
+            total = 0
+            for process in [self.me, *self.me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(owner: Any, method: str, spent: dict[str, float], part: str) -> None:
+    """Wraps owner.method so that its wall-clock time adds up in spent[part]."""
+    original = getattr(owner, method)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[part] += time.perf_counter() - started
+
+    setattr(owner, method, wrapper)
+
+
+def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> dict[str, Any]:
     import ray
 
     from marlo_rllib.config import compose
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
+    from marlo_rllib.training.runner import probe_speed
 
     config = compose({"scenario": scenario}, {})
     env_config = config.env_config()
-    agents: list[str] = []  # only an independent layout needs the agent ids
-    ray.init(num_cpus=os.cpu_count() + 3, include_dashboard=False, log_to_driver=False)
+    env = RLlibTrafficSignalEnv(env_config).par_env
+    probe = probe_speed(env)  # as `marlo train` sizes its rollout fragments
+    env.close()
+    with PeakMemory() as memory:
+        ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
+        try:
+            algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
+            runners = algorithm.env_runner_group
+            per_runner = steps // PROCESSES
+
+            def sample(ids: list[int]) -> float:
+                started = time.perf_counter()
+                runners.foreach_env_runner(lambda r: r.sample(num_timesteps=per_runner), remote_worker_ids=ids)
+                return per_runner * len(ids) / (time.perf_counter() - started)
+
+            sample([1, 2])  # warm-up
+            both = [sample([1, 2]) for _ in range(repeats)]
+            one = [sample([1]) for _ in range(repeats)]
+            algorithm.train()  # untimed: its results also count the samples taken above
+            spent = {"learning": 0.0, "evaluation": 0.0}
+            timed(algorithm.learner_group, "update", spent, "learning")
+            timed(algorithm, "evaluate", spent, "evaluation")
+            results, started = [], time.perf_counter()
+            for _ in range(iterations):
+                results.append(algorithm.train())
+            seconds = time.perf_counter() - started
+            algorithm.stop()
+        finally:
+            ray.shutdown()
+    return {
+        "sampling_2_runners": both,
+        "sampling_1_runner": one,
+        "whole_loop": sum(r["env_runners"]["num_env_steps_sampled"] for r in results) / seconds,
+        "seconds_per_iteration": seconds / iterations,
+        "learner_s": spent["learning"] / iterations,
+        "evaluation_s": spent["evaluation"] / iterations,
+        "rest_s": (seconds - spent["learning"] - spent["evaluation"]) / iterations,
+        "peak_rss_gib": memory.peak / 2**30,
+        "batch_env_steps": config.training["train_batch_size_per_learner"],
+    }
+
+
+def plain_training(scenario: str, seconds: float) -> dict[str, Any]:
+    environment = dict(os.environ)  # plain_pipeline switches traci to libsumo and sumo-rl moves SUMO_HOME
+    import ray
+    from plain_pipeline import plain_config, start_ray
+
+    config, shared = plain_config(scenario)
+    start_ray()
     try:
-        algorithm = build_config(config, env_config, agents, TrafficMetricsCallback).build_algo()
-        runners = algorithm.env_runner_group
-        per_runner = steps // runners.num_remote_env_runners()
-        runners.foreach_env_runner(lambda r: r.sample(num_timesteps=per_runner), local_env_runner=False)  # warm-up
-        rates = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            runners.foreach_env_runner(lambda r: r.sample(num_timesteps=per_runner), local_env_runner=False)
-            rates.append(per_runner * runners.num_remote_env_runners() / (time.perf_counter() - started))
-        algorithm.train()  # its results also count the samples taken above
-        results, started = [], time.perf_counter()
-        for _ in range(iterations):
-            results.append(algorithm.train())
-        end_to_end = sum(r["env_runners"]["num_env_steps_sampled"] for r in results) / (time.perf_counter() - started)
-        last = results[-1]
-        timers = {
-            k: last["env_runners"].get(k)
-            for k in ("env_step_timer", "rlmodule_inference_timer", "connector_pipeline_timer")
-        }
-        learner = last["timers"]["learner_update_timer"]
+        algorithm = config.build_algo()
+        first = algorithm.train()  # untimed: the runners' start
+        sampled, started, iterations = first["num_env_steps_sampled_lifetime"], time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            result = algorithm.train()
+            iterations += 1
+        rate = (result["num_env_steps_sampled_lifetime"] - sampled) / (time.perf_counter() - started)
         algorithm.stop()
     finally:
         ray.shutdown()
-    return {
-        "sampling": rates,
-        "end_to_end": end_to_end,
-        "timers_s": timers,
-        "learner_update_s": learner,
-        "batch": config.training["train_batch_size_per_learner"],
-    }
+        os.environ.clear()
+        os.environ.update(environment)
+    return {"whole_loop": rate, "iterations": iterations, "shared": shared}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", default="grid4x4")
+def table(reports: list[dict[str, Any]], command: str) -> list[str]:
+    lines = [
+        "## Training throughput",
+        "",
+        "Generated by",
+        "",
+        f"    {command}",
+        "",
+        "Env steps per second, each map in one run, measured one after the other on 2 cores. bare: "
+        "`TrafficSignalEnv` with random greens in 2 processes; sampling: the env runners' `sample()` "
+        "under the default `marlo train` config (PPO, shared policy, 2 env runners); whole loop: "
+        "training iterations (sampling, learning, one evaluation episode); plain: sumo-rl + stock RLlib "
+        "PPO (`benchmarks/plain_pipeline.py`, 4 env runners, batch 512), its whole loop.",
+        "",
+        "| map | bare | sampling, 2 runners | 1 runner | sampling / bare | whole loop | whole loop / bare "
+        "| plain whole loop | marlo / plain |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        lines.append(
+            f"| {r['map']} | {r['bare']:.0f} | {r['sampling_2_runners']:.0f} | {r['sampling_1_runner']:.0f} "
+            f"| {r['sampling_vs_bare']:.2f} | {r['whole_loop']:.0f} | {r['whole_loop_vs_bare']:.2f} "
+            f"| {r['plain_whole_loop']:.0f} | {r['marlo_vs_plain']:.2f} |"
+        )
+    lines += [
+        "",
+        "Where a whole-loop iteration's time goes (learning: the learner group's update; evaluation: "
+        "`Algorithm.evaluate`; the rest is sampling and weight sync), the sampling speed-up from 1 to 2 "
+        "env runners, and the peak memory of the training run (RSS of the driver and every process it started):",
+        "",
+        "| map | batch (env steps) | s per iteration | sampling and the rest (s) | learning (s) | evaluation (s) "
+        "| scale-out 1 → 2 runners | peak RSS (GiB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        lines.append(
+            f"| {r['map']} | {r['batch_env_steps']} | {r['seconds_per_iteration']:.1f} | {r['rest_s']:.1f} "
+            f"| {r['learner_s']:.1f} | {r['evaluation_s']:.1f} | {r['scale_out']:.2f}× | {r['peak_rss_gib']:.2f} |"
+        )
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps", default="grid4x4,cologne8,grid6")
     parser.add_argument("--steps", type=int, default=4096, help="env steps per sampling measurement")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--iterations", type=int, default=2, help="whole training iterations to time (after one untimed)"
-    )
+    parser.add_argument("--iterations", type=int, default=3, help="whole training iterations timed (after one)")
+    parser.add_argument("--plain-seconds", type=float, default=120.0, help="wall clock of the plain loop timed")
+    parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/ as it is")
     args = parser.parse_args()
+    from marlo_rllib.scenarios import catalog
+
+    maps = [m.strip() for m in args.maps.split(",") if m.strip()]
+    unknown = [m for m in maps if m not in catalog()]
+    if unknown or not maps:
+        parser.exit(2, f"train_throughput.py: error: unknown map {unknown[0] if unknown else '(none)'}\n")
+    if min(args.steps, args.repeats, args.iterations) < 1 or not args.plain_seconds > 0:
+        parser.exit(
+            2, "train_throughput.py: error: --steps, --repeats, --iterations and --plain-seconds must be positive\n"
+        )
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray", dir="/tmp"))
 
-    processes = 2  # the 2 env runners
-    bare = [bare_env(args.scenario, args.steps // processes, processes) for _ in range(args.repeats)]
-    trained = training(args.scenario, args.steps, args.repeats, args.iterations)
-    bare_rate, sampling_rate = statistics.median(bare), statistics.median(trained["sampling"])
-    report = {
-        "scenario": args.scenario,
-        "cores": os.cpu_count(),
-        "processes": processes,
-        "bare_env_steps_per_s": [round(r, 1) for r in bare],
-        "training_sampling_steps_per_s": [round(r, 1) for r in trained["sampling"]],
-        "ratio_sampling_vs_bare": round(sampling_rate / bare_rate, 3),
-        "training_end_to_end_steps_per_s": round(trained["end_to_end"], 1),
-        "train_batch_env_steps": trained["batch"],
-        "learner_update_s_per_iteration": round(trained["learner_update_s"], 2),
-        "rllib_per_step_timers_ms": {k: round(1000 * v, 2) for k, v in trained["timers_s"].items() if v is not None},
-    }
-    print(json.dumps(report, indent=2))
+    reports = []
+    for scenario in maps:
+        bare = statistics.median(bare_env(scenario, args.steps // PROCESSES) for _ in range(args.repeats))
+        marlo = marlo_training(scenario, args.steps, args.repeats, args.iterations)
+        plain = plain_training(scenario, args.plain_seconds)
+        sampling = statistics.median(marlo["sampling_2_runners"])
+        report = {
+            "map": scenario,
+            "bare": bare,
+            **marlo,
+            "sampling_2_runners": sampling,
+            "sampling_1_runner": statistics.median(marlo["sampling_1_runner"]),
+            "sampling_vs_bare": sampling / bare,
+            "whole_loop_vs_bare": marlo["whole_loop"] / bare,
+            "plain_whole_loop": plain["whole_loop"],
+            "plain_iterations": plain["iterations"],
+            "marlo_vs_plain": marlo["whole_loop"] / plain["whole_loop"],
+            "scale_out": sampling / statistics.median(marlo["sampling_1_runner"]),
+        }
+        reports.append(report)
+        print(json.dumps(report), flush=True)
+        if not args.no_docs:
+            (REPO / "docs" / "results" / "throughput.json").write_text(json.dumps(reports, indent=1) + "\n")
+            command = "python benchmarks/train_throughput.py" + (
+                f" --maps {args.maps}" if args.maps != parser.get_default("maps") else ""
+            )
+            write_section(REPO / "docs" / "BENCHMARKS.md", "throughput", table(reports, command))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
