@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -106,6 +107,66 @@ def timed(owner: Any, method: str, spent: dict[str, float], part: str) -> None:
     setattr(owner, method, wrapper)
 
 
+def replay_env_class(observations: dict[str, Any], spaces: tuple[Any, Any], episode_steps: int) -> type:
+    """A SUMO-free stand-in with the map's agents, spaces and first observations, for RLlib's own
+    cost per env step."""
+    from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+    class Replay(MultiAgentEnv):
+        def __init__(self, config: dict | None = None) -> None:
+            super().__init__()
+            self.agents = self.possible_agents = list(observations)
+            self.observation_spaces = {a: spaces[0] for a in self.agents}
+            self.action_spaces = {a: spaces[1] for a in self.agents}
+            self.t = 0
+
+        def reset(self, *, seed=None, options=None):
+            self.t = 0
+            return dict(observations), {}
+
+        def step(self, actions):
+            self.t += 1
+            done = self.t >= episode_steps
+            rewards = {a: 0.0 for a in self.agents}
+            return dict(observations), rewards, {"__all__": False}, {"__all__": done}, {}
+
+    return Replay
+
+
+def rllib_overhead_ms(config: Any, env_config: dict[str, Any], envs: int, steps: int) -> float:
+    """RLlib's milliseconds per env step (episodes, connectors, forward pass, metrics) with `envs`
+    SUMO-free envs per runner, the default config's module, and one torch thread as in a runner."""
+    import torch
+
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
+
+    env = RLlibTrafficSignalEnv(env_config)
+    observations, _ = env.reset()
+    agent = next(iter(observations))
+    spaces = (env.observation_space[agent], env.action_space[agent])
+    episode_steps = math.ceil((env.par_env.end - env.par_env.begin) / env.par_env.timing.delta_time)
+    env.close()
+    replay = replay_env_class(observations, spaces, episode_steps)
+    algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
+    algorithm_config.environment(replay, env_config={}).env_runners(
+        num_env_runners=0, num_envs_per_env_runner=envs
+    ).evaluation(evaluation_interval=None, evaluation_num_env_runners=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    algorithm = algorithm_config.build_algo()
+    try:
+        runner = algorithm.env_runner
+        runner.sample(num_timesteps=envs * 64)  # warm-up
+        started = time.perf_counter()
+        runner.sample(num_timesteps=steps)
+        return 1000 * (time.perf_counter() - started) / steps
+    finally:
+        algorithm.stop()
+        torch.set_num_threads(threads)
+
+
 def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> dict[str, Any]:
     import ray
 
@@ -129,7 +190,9 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
 
             def sample(ids: list[int]) -> float:
                 started = time.perf_counter()
-                runners.foreach_env_runner(lambda r: r.sample(num_timesteps=per_runner), remote_worker_ids=ids)
+                runners.foreach_env_runner(
+                    lambda r: r.sample(num_timesteps=per_runner), remote_worker_ids=ids, local_env_runner=False
+                )
                 return per_runner * len(ids) / (time.perf_counter() - started)
 
             sample([1, 2])  # warm-up
@@ -144,6 +207,7 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
                 results.append(algorithm.train())
             seconds = time.perf_counter() - started
             algorithm.stop()
+            overhead = {envs: rllib_overhead_ms(config, env_config, envs, 1024) for envs in (1, 4)}
         finally:
             ray.shutdown()
     return {
@@ -155,6 +219,7 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
         "evaluation_s": spent["evaluation"] / iterations,
         "rest_s": (seconds - spent["learning"] - spent["evaluation"]) / iterations,
         "peak_rss_gib": memory.peak / 2**30,
+        "rllib_ms_per_env_step": overhead,
         "batch_env_steps": config.training["train_batch_size_per_learner"],
     }
 
@@ -220,6 +285,23 @@ def table(reports: list[dict[str, Any]], command: str) -> list[str]:
         lines.append(
             f"| {r['map']} | {r['batch_env_steps']} | {r['seconds_per_iteration']:.1f} | {r['rest_s']:.1f} "
             f"| {r['learner_s']:.1f} | {r['evaluation_s']:.1f} | {r['scale_out']:.2f}× | {r['peak_rss_gib']:.2f} |"
+        )
+    lines += [
+        "",
+        "RLlib's own cost per env step (episodes, connectors, forward pass, metrics), measured on a SUMO-free "
+        "env with the map's agents, spaces and observations, one torch thread, 1 or 4 envs per runner; "
+        "against the bare env's cost per step in each of its 2 processes. The ceiling is what sampling / bare "
+        "could reach if SUMO and RLlib shared a runner's core with nothing else:",
+        "",
+        "| map | bare env ms per step | RLlib ms per step, 1 env per runner | 4 envs per runner "
+        "| ceiling of sampling / bare, 1 env | 4 envs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        bare_ms, one, four = 1000 * PROCESSES / r["bare"], r["rllib_ms_per_env_step"][1], r["rllib_ms_per_env_step"][4]
+        lines.append(
+            f"| {r['map']} | {bare_ms:.2f} | {one:.2f} | {four:.2f} | {bare_ms / (bare_ms + one):.2f} "
+            f"| {bare_ms / (bare_ms + four):.2f} |"
         )
     return lines
 
