@@ -36,6 +36,7 @@ from sections import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESSES = 2  # the default number of env runners
+VECTOR_ENVS = 2  # simulations per env runner in the vector measurement
 
 
 def bare_env_rate(scenario: str, steps: int, seed: int) -> float:
@@ -167,37 +168,63 @@ def rllib_overhead_ms(config: Any, env_config: dict[str, Any], envs: int, steps:
         torch.set_num_threads(threads)
 
 
+def sample(algorithm: Any, steps: int, runners: list[int]) -> float:
+    """Env steps per second of the runners' `sample()` (each takes its share of `steps`), run at once."""
+    per_runner = steps // PROCESSES
+    started = time.perf_counter()
+    algorithm.env_runner_group.foreach_env_runner(
+        lambda r: r.sample(num_timesteps=per_runner), remote_worker_ids=runners, local_env_runner=False
+    )
+    return per_runner * len(runners) / (time.perf_counter() - started)
+
+
+def default_config(scenario: str, **resources: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The default `marlo train` experiment, its env config and the bare env's probe (what sizes fragments)."""
+    from marlo_rllib.config import compose
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
+    from marlo_rllib.training.runner import probe_speed
+
+    config = compose({"scenario": scenario}, {"resources": resources})
+    env_config = config.env_config()
+    env = RLlibTrafficSignalEnv(env_config).par_env
+    probe = probe_speed(env)
+    env.close()
+    return config, env_config, probe
+
+
+def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[float]:
+    """Sampling with `envs` simulations per env runner (each in its own process), 2 runners."""
+    import ray
+
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
+
+    config, env_config, probe = default_config(scenario, envs_per_env_runner=envs)
+    ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
+    try:
+        algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
+        sample(algorithm, steps, [1, 2])  # warm-up
+        rates = [sample(algorithm, steps, [1, 2]) for _ in range(repeats)]
+        algorithm.stop()
+    finally:
+        ray.shutdown()
+    return rates
+
+
 def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> dict[str, Any]:
     import ray
 
-    from marlo_rllib.config import compose
-    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
-    from marlo_rllib.training.runner import probe_speed
 
-    config = compose({"scenario": scenario}, {})
-    env_config = config.env_config()
-    env = RLlibTrafficSignalEnv(env_config).par_env
-    probe = probe_speed(env)  # as `marlo train` sizes its rollout fragments
-    env.close()
+    config, env_config, probe = default_config(scenario)
     with PeakMemory() as memory:
         ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
         try:
             algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
-            runners = algorithm.env_runner_group
-            per_runner = steps // PROCESSES
-
-            def sample(ids: list[int]) -> float:
-                started = time.perf_counter()
-                runners.foreach_env_runner(
-                    lambda r: r.sample(num_timesteps=per_runner), remote_worker_ids=ids, local_env_runner=False
-                )
-                return per_runner * len(ids) / (time.perf_counter() - started)
-
-            sample([1, 2])  # warm-up
-            both = [sample([1, 2]) for _ in range(repeats)]
-            one = [sample([1]) for _ in range(repeats)]
+            sample(algorithm, steps, [1, 2])  # warm-up
+            both = [sample(algorithm, steps, [1, 2]) for _ in range(repeats)]
+            one = [sample(algorithm, steps, [1]) for _ in range(repeats)]
             algorithm.train()  # untimed: its results also count the samples taken above
             spent = {"learning": 0.0, "evaluation": 0.0}
             timed(algorithm.learner_group, "update", spent, "learning")
@@ -259,16 +286,20 @@ def table(reports: list[dict[str, Any]], command: str) -> list[str]:
         "`TrafficSignalEnv` with random greens in 2 processes; sampling: the env runners' `sample()` "
         "under the default `marlo train` config (PPO, shared policy, 2 env runners); whole loop: "
         "training iterations (sampling, learning, one evaluation episode); plain: sumo-rl + stock RLlib "
-        "PPO (`benchmarks/plain_pipeline.py`, 4 env runners, batch 512), its whole loop.",
+        "PPO (`benchmarks/plain_pipeline.py`, 4 env runners, batch 512), its whole loop. "
+        f"{VECTOR_ENVS} sims per runner: the same sampling with `--envs-per-env-runner {VECTOR_ENVS}` "
+        "(each simulation in its own process).",
         "",
-        "| map | bare | sampling, 2 runners | 1 runner | sampling / bare | whole loop | whole loop / bare "
-        "| plain whole loop | marlo / plain |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| map | bare | sampling, 2 runners | 1 runner | sampling / bare "
+        f"| {VECTOR_ENVS} sims per runner | its sampling / bare "
+        "| whole loop | whole loop / bare | plain whole loop | marlo / plain |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r['map']} | {r['bare']:.0f} | {r['sampling_2_runners']:.0f} | {r['sampling_1_runner']:.0f} "
-            f"| {r['sampling_vs_bare']:.2f} | {r['whole_loop']:.0f} | {r['whole_loop_vs_bare']:.2f} "
+            f"| {r['sampling_vs_bare']:.2f} | {r['sampling_vector']:.0f} | {r['sampling_vector_vs_bare']:.2f} "
+            f"| {r['whole_loop']:.0f} | {r['whole_loop_vs_bare']:.2f} "
             f"| {r['plain_whole_loop']:.0f} | {r['marlo_vs_plain']:.2f} |"
         )
     lines += [
@@ -331,6 +362,7 @@ def main() -> int:
     for scenario in maps:
         bare = statistics.median(bare_env(scenario, args.steps // PROCESSES) for _ in range(args.repeats))
         marlo = marlo_training(scenario, args.steps, args.repeats, args.iterations)
+        vector = statistics.median(vector_sampling(scenario, args.steps, args.repeats, VECTOR_ENVS))
         plain = plain_training(scenario, args.plain_seconds)
         sampling = statistics.median(marlo["sampling_2_runners"])
         report = {
@@ -340,6 +372,8 @@ def main() -> int:
             "sampling_2_runners": sampling,
             "sampling_1_runner": statistics.median(marlo["sampling_1_runner"]),
             "sampling_vs_bare": sampling / bare,
+            "sampling_vector": vector,
+            "sampling_vector_vs_bare": vector / bare,
             "whole_loop_vs_bare": marlo["whole_loop"] / bare,
             "plain_whole_loop": plain["whole_loop"],
             "plain_iterations": plain["iterations"],

@@ -273,6 +273,7 @@ def _composed(args: argparse.Namespace) -> ExperimentConfig:
         "resources": {
             "gpu": True if args.gpu else None,
             "num_env_runners": args.num_env_runners,
+            "envs_per_env_runner": args.envs_per_env_runner,
             "num_learners": args.num_learners,
             "num_gpus_per_learner": args.num_gpus_per_learner,
             "ray_address": args.address,
@@ -302,6 +303,7 @@ def _train(args: argparse.Namespace) -> int:
             "--policy": args.policy,
             "--gpu": args.gpu,
             "--num-env-runners": args.num_env_runners,
+            "--envs-per-env-runner": args.envs_per_env_runner,
             "--seed": args.seed,
             "--num-learners": args.num_learners,
             "--num-gpus-per-learner": args.num_gpus_per_learner,
@@ -494,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         run_parser.add_argument("--dataset", help=describe("dataset"))
         run_parser.add_argument("--gpu", action="store_true", help=describe("resources.gpu"))
         run_parser.add_argument("--num-env-runners", type=int, help=describe("resources.num_env_runners"))
+        run_parser.add_argument("--envs-per-env-runner", type=int, help=describe("resources.envs_per_env_runner"))
         run_parser.add_argument("--num-learners", type=int, help=describe("resources.num_learners"))
         run_parser.add_argument("--num-gpus-per-learner", type=float, help=describe("resources.num_gpus_per_learner"))
         run_parser.add_argument("--address", help=describe("resources.ray_address"))

@@ -66,6 +66,9 @@ class CriticSettings(_Section):
 class ResourceSettings(_Section):
     gpu: bool = Field(False, description="give the learner one GPU and use the GPU preset")
     num_env_runners: AtLeastOne = Field(2, description="SUMO processes sampling in parallel")
+    envs_per_env_runner: AtLeastOne = Field(
+        1, description="SUMO simulations per env runner; above 1 each runs in its own process, stepped together"
+    )
     num_cpus_per_env_runner: Positive = Field(1, description="CPUs Ray reserves for each env runner")
     num_cpus_for_main_process: Positive = Field(
         2, description="the learner's torch threads; it runs while the runners wait"

@@ -51,6 +51,8 @@ def sampling_settings(config: ExperimentConfig, probe: dict[str, Any] | None) ->
             resources = config.resources
             share = math.ceil(batch * max(resources.num_learners, 1) / max(resources.num_env_runners, 1))
             fragment = "auto" if share <= longest else math.ceil(share / math.ceil(share / longest))
+            if isinstance(fragment, int):  # RLlib counts a fragment per env; a runner's envs step together
+                fragment = math.ceil(fragment / resources.envs_per_env_runner)
         if config.evaluation.timeout_s is None:
             evaluation_timeout = max(MIN_EVALUATION_TIMEOUT_S, SAMPLE_TIMEOUT_MARGIN * episode_steps / env_steps_per_s)
     return {
@@ -76,6 +78,7 @@ def build_config(
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from marlo_rllib.env.rllib import SEED_STRIDE, RLlibTrafficSignalEnv
+    from marlo_rllib.env.vector import MarloEnvRunner
 
     algorithm = get_algorithm(config.algorithm)
     training = dict(config.training)
@@ -114,7 +117,9 @@ def build_config(
         )
         .env_runners(
             num_env_runners=0 if algorithm.offline_only else resources.num_env_runners,
-            num_envs_per_env_runner=1,  # libsumo: one simulation per process
+            # libsumo holds one simulation per process: MarloEnvRunner puts each of several in its own
+            env_runner_cls=MarloEnvRunner,
+            num_envs_per_env_runner=resources.envs_per_env_runner,
             rollout_fragment_length=sampling["rollout_fragment_length"],
             sample_timeout_s=sampling["sample_timeout_s"],
             num_cpus_per_env_runner=resources.num_cpus_per_env_runner,
@@ -132,6 +137,7 @@ def build_config(
             evaluation_sample_timeout_s=sampling["evaluation_timeout_s"],
             evaluation_config=algorithm.config_class().overrides(
                 explore=False,
+                num_envs_per_env_runner=1,  # an evaluation is a whole number of episodes
                 env_config=evaluation_env,
                 metrics_num_episodes_for_smoothing=evaluation.episodes,  # each evaluation stands alone
             ),
