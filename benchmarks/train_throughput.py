@@ -138,6 +138,7 @@ def rllib_overhead_ms(config: Any, env_config: dict[str, Any], envs: int, steps:
     """RLlib's milliseconds per env step (episodes, connectors, forward pass, metrics) with `envs`
     SUMO-free envs per runner, the default config's module, and one torch thread as in a runner."""
     import torch
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
@@ -152,7 +153,10 @@ def rllib_overhead_ms(config: Any, env_config: dict[str, Any], envs: int, steps:
     replay = replay_env_class(observations, spaces, episode_steps)
     algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
     algorithm_config.environment(replay, env_config={}).env_runners(
-        num_env_runners=0, num_envs_per_env_runner=envs
+        # RLlib's own runner: the replay needs no SUMO process, RLlib vectorises it in-process
+        env_runner_cls=MultiAgentEnvRunner,
+        num_env_runners=0,
+        num_envs_per_env_runner=envs,
     ).evaluation(evaluation_interval=None, evaluation_num_env_runners=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
