@@ -127,6 +127,17 @@ def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
     assert slow.rollout_fragment_length == 147 and slow.sample_timeout_s == 120.0
     slow.validate_train_batch_size_vs_rollout_fragment_length()  # RLlib accepts it: 14 x 2 x 147 = 4116
     assert slow.evaluation_sample_timeout_s == 8 * 720 / 10.0  # an episode at a fraction of the probe's speed
+    vector = build_config(
+        compose({"scenario": "2x2grid"}, {"resources": {"envs_per_env_runner": 2}}),
+        env_config,
+        ["1"],
+        TrafficMetricsCallback,
+        probe={"env_steps_per_s": 10.0, "episode_steps": 720},
+    )
+    # RLlib counts a fragment per env: 2 envs of 74 steps make one sample() call of 148, as long as before
+    assert (vector.rollout_fragment_length, vector.num_envs_per_env_runner) == (74, 2)
+    assert vector.evaluation_config["num_envs_per_env_runner"] == 1
+    vector.validate_train_batch_size_vs_rollout_fragment_length()
     with pytest.raises(UserError, match="resources.sample_timeout_s must be greater than 0"):
         compose({"scenario": "2x2grid"}, parse_set(["resources.sample_timeout_s=0"]))
 
