@@ -10,6 +10,9 @@ import pytest
 
 from marlo_rllib import interrupts
 
+# the point of these tests: Python reports the dropped KeyboardInterrupt as unraisable
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 
 class SignalledWhileFinalized:
     def __del__(self) -> None:

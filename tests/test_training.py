@@ -317,7 +317,7 @@ def test_killed_env_runner_is_replaced_and_the_run_completes(tmp_path, ray_tmp):
     )
     try:
         wait_for_rows(run, 2, process, log)
-        runners = [pid for pid, command in descendants(process.pid) if "MultiAgentEnvRunner" in command]
+        runners = [pid for pid, command in descendants(process.pid) if "MarloEnvRunner" in command]
         assert runners, "no env runner process found"
         os.kill(runners[0], signal.SIGKILL)
         assert process.wait(timeout=500) == 0, log.read_text()[-3000:]
