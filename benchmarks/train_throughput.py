@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import statistics
@@ -134,8 +133,10 @@ def replay_env_class(observations: dict[str, Any], spaces: tuple[Any, Any], epis
     return Replay
 
 
-def rllib_overhead_ms(config: Any, env_config: dict[str, Any], envs: int, steps: int) -> float:
-    """RLlib's milliseconds per env step (episodes, connectors, forward pass, metrics) with `envs`
+def rllib_overhead_ms(
+    config: Any, env_config: dict[str, Any], episode_steps: int, envs_per_runner: tuple[int, ...], steps: int
+) -> dict[int, float]:
+    """RLlib's milliseconds per env step (episodes, connectors, forward pass, metrics) with each count of
     SUMO-free envs per runner, the default config's module, and one torch thread as in a runner."""
     import torch
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
@@ -147,29 +148,39 @@ def rllib_overhead_ms(config: Any, env_config: dict[str, Any], envs: int, steps:
     env = RLlibTrafficSignalEnv(env_config)
     observations, _ = env.reset()
     agent = next(iter(observations))
-    spaces = (env.observation_space[agent], env.action_space[agent])
-    episode_steps = math.ceil((env.par_env.end - env.par_env.begin) / env.par_env.timing.delta_time)
+    replay = replay_env_class(observations, (env.observation_space[agent], env.action_space[agent]), episode_steps)
     env.close()
-    replay = replay_env_class(observations, spaces, episode_steps)
-    algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
-    algorithm_config.environment(replay, env_config={}).env_runners(
-        # RLlib's own runner: the replay needs no SUMO process, RLlib vectorises it in-process
-        env_runner_cls=MultiAgentEnvRunner,
-        num_env_runners=0,
-        num_envs_per_env_runner=envs,
-    ).evaluation(evaluation_interval=None, evaluation_num_env_runners=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    algorithm = algorithm_config.build_algo()
+    costs = {}
     try:
-        runner = algorithm.env_runner
-        runner.sample(num_timesteps=envs * 64)  # warm-up
-        started = time.perf_counter()
-        runner.sample(num_timesteps=steps)
-        return 1000 * (time.perf_counter() - started) / steps
+        for envs in envs_per_runner:
+            algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
+            algorithm_config.environment(replay, env_config={}).env_runners(
+                # RLlib's own runner: the replay needs no SUMO process, RLlib vectorises it in-process
+                env_runner_cls=MultiAgentEnvRunner,
+                num_env_runners=0,
+                num_envs_per_env_runner=envs,
+            ).evaluation(evaluation_interval=None, evaluation_num_env_runners=0)
+            algorithm = algorithm_config.build_algo()
+            try:
+                runner = algorithm.env_runner
+                runner.sample(num_timesteps=envs * 64)  # warm-up
+                started = time.perf_counter()
+                runner.sample(num_timesteps=steps)
+                costs[envs] = 1000 * (time.perf_counter() - started) / steps
+            finally:
+                algorithm.stop()
     finally:
-        algorithm.stop()
         torch.set_num_threads(threads)
+    return costs
+
+
+def start_marlo_ray() -> None:
+    """A local Ray with room for the learner, 2 env runners and the evaluation runner."""
+    import ray
+
+    ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
 
 
 def sample(algorithm: Any, steps: int, runners: list[int]) -> float:
@@ -204,7 +215,7 @@ def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[
     from marlo_rllib.training.rllib_config import build_config
 
     config, env_config, probe = default_config(scenario, envs_per_env_runner=envs)
-    ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
+    start_marlo_ray()
     try:
         algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
         sample(algorithm, steps, [1, 2])  # warm-up
@@ -223,7 +234,7 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
 
     config, env_config, probe = default_config(scenario)
     with PeakMemory() as memory:
-        ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
+        start_marlo_ray()
         try:
             algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
             sample(algorithm, steps, [1, 2])  # warm-up
@@ -238,7 +249,7 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
                 results.append(algorithm.train())
             seconds = time.perf_counter() - started
             algorithm.stop()
-            overhead = {envs: rllib_overhead_ms(config, env_config, envs, 1024) for envs in (1, 4)}
+            overhead = rllib_overhead_ms(config, env_config, probe["episode_steps"], (1, 4), 1024)
         finally:
             ray.shutdown()
     return {

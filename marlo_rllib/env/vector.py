@@ -59,6 +59,11 @@ def _serve(connection: Connection, env_config: dict[str, Any], worker_index: int
         env.close()
 
 
+def _flags(agents: list[str], value: bool) -> dict[str, bool]:
+    """RLlib's terminated/truncated dict: each agent's flag and "__all__"."""
+    return {**{a: value for a in agents}, "__all__": value}
+
+
 class SubEnv:
     """What RLlib asks of `vector_env.envs[i].unwrapped`: the agents and their spaces."""
 
@@ -187,8 +192,7 @@ class SubprocessVectorEnv(VectorMultiAgentEnv):
         """RLlib's "next_step" autoreset: the step after an episode's end returns the new episode's start."""
         observations, infos = reset
         agents = self.sub_envs[j].possible_agents
-        flags = {**{a: False for a in agents}, "__all__": False}
-        return observations, {a: 0.0 for a in agents}, dict(flags), dict(flags), infos
+        return observations, {a: 0.0 for a in agents}, _flags(agents, False), _flags(agents, False), infos
 
     def _cut(self, j: int) -> tuple:
         """A failed simulation's episode, truncated at its last observation."""
@@ -196,8 +200,8 @@ class SubprocessVectorEnv(VectorMultiAgentEnv):
         return (
             self._last[j],
             {a: 0.0 for a in agents},
-            {**{a: False for a in agents}, "__all__": False},
-            {**{a: True for a in agents}, "__all__": True},
+            _flags(agents, False),
+            _flags(agents, True),
             {a: {} for a in agents},
         )
 
