@@ -85,6 +85,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "phase_model with more_updates' optimiser (batch 2048, minibatch 256, 10 epochs)",
         ["--set", "env.observation=phase", "--set", "model.encoder=phase", *MORE_UPDATES],
     ),
+    "no_id": ("the default without the junction one-hot (env.agent_id false)", ["--set", "env.agent_id=false"]),
+    "whole_budget": (
+        "the default, trained for the whole budget (no plateau stop: stop.patience 1000)",
+        ["--set", "stop.patience=1000"],
+    ),
     "more_updates": (
         "the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
         MORE_UPDATES,
