@@ -99,7 +99,7 @@ class EvaluationSettings(_Section):
 
 
 class StopSettings(_Section):
-    timesteps: AtLeastOne | None = Field(200_000, description="env-step budget; with only minutes given, none")
+    timesteps: AtLeastOne | None = Field(200_000, description="env-step budget; with minutes given, none unless set")
     minutes: Positive | None = Field(None, description="wall-clock budget")
     # a diff-waiting return telescopes to the final queue: checkpoints are scored on evaluation delay
     metric: Literal["return", "delay"] = Field("delay", description="what scores checkpoints and the band")
@@ -108,7 +108,11 @@ class StopSettings(_Section):
     band: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
         0.02, description="a gain below this fraction of the best is no progress"
     )
-    patience: AtLeastOne = Field(10, description="evaluations without progress before a plateau stop")
+    patience: AtLeastOne | None = Field(
+        10,
+        description="evaluations without progress before a plateau stop; none: no plateau stop "
+        "(the default when minutes are given)",
+    )
     target: Annotated[float, Field(allow_inf_nan=False)] | None = Field(
         None, description="stop once the score reaches it"
     )
@@ -321,9 +325,13 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> Experiment
     merged = deep_merge(deep_merge({"training": preset}, experiment), overrides)
     merged["algorithm"] = algorithm.name
     chosen_stop = {**(experiment.get("stop") or {}), **(overrides.get("stop") or {})}
-    if chosen_stop.get("minutes") is not None and "timesteps" not in chosen_stop:
-        # a wall-clock budget alone: no step default the user never chose
-        merged.setdefault("stop", {})["timesteps"] = None
+    if chosen_stop.get("minutes") is not None:
+        # the user chose the time: no step default they never chose, and no plateau stop unless
+        # asked for (evaluation delay still creeps down after the band calls it flat; grid4x4:
+        # 33.6 s at 10 minutes, 30.8 s at 20, docs/LEARNING.md "levers grid4x4 wallclock")
+        for key in ("timesteps", "patience"):
+            if key not in chosen_stop:
+                merged.setdefault("stop", {})[key] = None
     if algorithm.offline_only and merged.get("dataset"):
         _fill_from_dataset(merged)
     if not merged.get("scenario"):

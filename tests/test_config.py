@@ -80,10 +80,15 @@ def test_settings_of_the_wrong_type_or_range_are_one_line_errors(items, message)
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_a_wall_clock_budget_alone_has_no_step_budget():
-    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}}).stop.timesteps is None
-    assert compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "timesteps": 5000}}).stop.timesteps == 5000
-    assert compose({"scenario": "grid4x4"}, {}).stop.timesteps == 200_000
+def test_a_wall_clock_budget_alone_has_no_step_budget_and_no_plateau_stop():
+    minutes_only = compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}}).stop
+    assert minutes_only.timesteps is None and minutes_only.patience is None
+    both = compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "timesteps": 5000}}).stop
+    assert both.timesteps == 5000 and both.patience is None
+    chosen = compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20, "patience": 4}}).stop
+    assert chosen.patience == 4
+    default = compose({"scenario": "grid4x4"}, {}).stop
+    assert default.timesteps == 200_000 and default.patience == 10
     with pytest.raises(UserError, match="stop.minutes must be greater than 0"):
         compose({"scenario": "grid4x4"}, {"stop": {"minutes": -1}})
 

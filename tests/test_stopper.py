@@ -50,6 +50,12 @@ def test_plateau_waits_for_min_timesteps():
     assert feed(stopper, [-10] * 7) == 7  # counting starts at 5000 steps: 5th, 6th, 7th evaluation
 
 
+def test_no_patience_never_stops_on_a_plateau():
+    stopper = BandStopper(timesteps=10**9, window=1, band=0.05, patience=None)
+    assert feed(stopper, [-10] * 50) is None
+    assert stopper.trials["trial"].plateau == 49
+
+
 def test_success_streak_on_delay_target():
     stopper = BandStopper(metric="delay", timesteps=10**9, target=40.0, streak=3, patience=100)
     stopped = feed(stopper, [90, 60, 39, 38, 45, 39, 35, 30, 50], metric="delay")

@@ -50,7 +50,7 @@ class BandStopper(Stopper):
         real progress. m > b + band*|b| is real progress: b = m and the count restarts.
         b - band*|b| <= m <= b + band*|b| is inside the band: the count grows (b stays, so that many
         small gains add up to progress). m below the band restarts the count. The trial stops when
-        the count reaches `patience`.
+        the count reaches `patience` (None: never).
     (b) success: the trial stops after `streak` evaluations in a row that meet `target`.
     evaluation_interval: RLlib's; only every this many iterations is a new evaluation.
     initial: the counters a resumed run left off with.
@@ -69,7 +69,7 @@ class BandStopper(Stopper):
         min_timesteps: int = 0,
         window: int = 3,
         band: float = 0.02,
-        patience: int = 10,
+        patience: int | None = 10,
         target: float | None = None,
         streak: int = 3,
         evaluation_interval: int = 1,
@@ -123,7 +123,7 @@ class BandStopper(Stopper):
                     state.plateau += 1
                 else:
                     state.plateau = 0
-            if state.plateau >= self.patience and state.reason is None:
+            if self.patience is not None and state.plateau >= self.patience and state.reason is None:
                 state.reason = f"plateau: {self.patience} evaluations inside a {self.band:.0%} band of the best"
         return state
 
