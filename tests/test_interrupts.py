@@ -14,6 +14,14 @@ from marlo_rllib import interrupts
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Python's own SIGINT handler, whatever the test process inherited (a background job starts with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class SignalledWhileFinalized:
     def __del__(self) -> None:
         os.kill(os.getpid(), signal.SIGINT)
