@@ -416,6 +416,8 @@ TRAINING_RANGES: dict[str, tuple[float, float | None, bool]] = {
     "num_epochs": (1, None, True),
     "minibatch_size": (1, None, True),
     "train_batch_size_per_learner": (1, None, True),
+    "agent_replay_ratio": (0, None, False),
+    "training_intensity": (0, None, False),
 }
 
 

@@ -115,6 +115,27 @@ def test_learner_resources_map_to_rllib():
         compose({"scenario": "2x2grid"}, {"resources": {"num_gpus_per_learner": 1}})
 
 
+def test_agent_replay_ratio_becomes_rllibs_env_step_training_intensity():
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
+
+    env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
+    agents = ["1", "2", "5", "6"]
+    for policy, overrides, intensity in (
+        ("shared", {}, 0.5 * 4),  # SAC's preset: one shared module takes 4 transitions per env step
+        ("independent", {}, 0.5),
+        ("shared", {"training": {"agent_replay_ratio": 2.0}}, 8.0),
+        ("shared", {"training": {"training_intensity": 3.0}}, 3.0),  # RLlib's own wins
+    ):
+        config = compose({"scenario": "2x2grid", "algorithm": "SAC", "policy": policy}, overrides)
+        rllib = build_config(config, env_config, agents, TrafficMetricsCallback)
+        assert rllib.training_intensity == intensity
+    with pytest.raises(UserError, match="agent_replay_ratio"):
+        compose({"scenario": "2x2grid", "algorithm": "PPO"}, {"training": {"agent_replay_ratio": 1.0}})
+    with pytest.raises(UserError, match="agent_replay_ratio"):
+        compose({"scenario": "2x2grid", "algorithm": "SAC"}, {"training": {"agent_replay_ratio": 0}})
+
+
 def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config

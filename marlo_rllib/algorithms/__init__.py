@@ -18,6 +18,10 @@ ALGORITHMS = {
 }
 ALIASES = {"MAPPO": ("PPO", "central")}  # name: (algorithm, policy layout)
 OFFLINE_TRAINING_KEYS = frozenset({"dataset_num_iters_per_learner"})  # RLlib's offline_data() setting, under `training`
+# marlo's own: agent transitions trained per agent transition sampled, for replay algorithms. RLlib's
+# training_intensity counts env steps, and a shared module takes one transition per junction per env
+# step; build_config converts (an explicit training_intensity wins).
+REPLAY_RATIO = "agent_replay_ratio"
 
 
 def get_algorithm(name: str) -> AlgorithmSpec:
@@ -77,4 +81,6 @@ def training_keys(name: str) -> frozenset[str]:
                 for p in inspect.signature(config_class.training).parameters.values()
                 if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
             }
+    if "training_intensity" in names and not algorithm.offline_only:
+        names.add(REPLAY_RATIO)
     return frozenset(names - {"self"})

@@ -8,8 +8,8 @@ from typing import Any
 from marlo_rllib.algorithms.spec import AlgorithmSpec
 
 _COMMON = {
-    "gamma": 0.995,
-    "lambda_": 0.95,
+    "gamma": 0.95,  # as PPO's (ppo.py)
+    "lambda_": 0.9,
     "clip_param": 0.2,
     "grad_clip": 1.0,
     "entropy_coeff": 0.01,
@@ -21,6 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 5e-4, "train_batch_size_per_learner": 1024, "minibatch_size": 512, "num_epochs": 2, **_COMMON},
     "gpu": {"lr": 5e-4, "train_batch_size_per_learner": 4096, "minibatch_size": 1024, "num_epochs": 2, **_COMMON},
 }
+SEED_004_CPU = {**PRESETS["cpu"], "gamma": 0.995, "lambda_": 0.95}
 
 
 def config_class() -> type:

@@ -8,7 +8,7 @@ import math
 from functools import partial
 from typing import Any
 
-from marlo_rllib.algorithms import get_algorithm
+from marlo_rllib.algorithms import REPLAY_RATIO, get_algorithm
 from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
 
@@ -105,6 +105,9 @@ def build_config(
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     minibatches = training.pop("dataset_num_iters_per_learner", None)
+    replay_ratio = training.pop(REPLAY_RATIO, None)
+    if replay_ratio is not None and training.get("training_intensity") is None:
+        training["training_intensity"] = replay_ratio * (1 if config.policy == "independent" else len(agents))
     sampling = sampling_settings(config, probe)
     algorithm_config = (
         algorithm.config_class()()
