@@ -3,8 +3,10 @@ budget, same training seed, evaluated together on SUMO seeds training never used
 
     python benchmarks/mappo_vs_ppo.py --scenarios grid4x4,arterial4x4 --minutes 5
 
-Both use the PPO CPU preset, 2 env runners and checkpoints scored on evaluation delay (plateau
-stop off). The cost of the centralized critic is read from the same runs (seconds per training
+MAPPO runs twice, with the global state as one vector for the critic (`critic.input=concat`) and
+with each junction's part through one shared encoder (`critic.input=pooled`). All use the PPO CPU
+preset, 2 env runners and checkpoints scored on evaluation delay (a --minutes budget has no plateau
+stop). The cost of the centralized critic is read from the same runs (seconds per training
 iteration), and the env's share of it (building the global state every step) is timed on the
 bare env of each scenario and of grid6, with the global state's bytes per train batch.
 Writes its section of docs/LEARNING.md and the raw files under docs/learning/mappo_vs_ppo/.
@@ -24,6 +26,11 @@ from learning import REPO, delays, marlo
 from sections import write_section
 
 PRESET_BATCH = 4096  # env steps per PPO train batch (CPU preset)
+VARIANTS = {
+    "shared": ["--policy", "shared"],
+    "central": ["--policy", "central", "--set", "critic.input=concat"],
+    "pooled": ["--policy", "central", "--set", "critic.input=pooled"],
+}
 
 
 def seconds_per_iteration(run: Path) -> float:
@@ -67,35 +74,28 @@ def main() -> None:
     rows, costs = [], []
     for scenario in scenarios:
         runs = {}
-        for policy in ("shared", "central"):
-            run_name = f"mappo_vs_ppo_{policy}_{scenario}"
-            runs[policy] = REPO / args.runs / run_name
-            shutil.rmtree(runs[policy], ignore_errors=True)
+        for variant, flags in VARIANTS.items():
+            run_name = f"mappo_vs_ppo_{variant}_{scenario}"
+            runs[variant] = REPO / args.runs / run_name
+            shutil.rmtree(runs[variant], ignore_errors=True)
             marlo(
                 "train",
                 "--scenario",
                 scenario,
                 "--algo",
                 "PPO",
-                "--policy",
-                policy,
+                *flags,
                 "--seed",
                 args.seed,
                 "--minutes",
                 str(args.minutes),
-                "--timesteps",
-                str(10**9),
                 "--out",
                 str(REPO / args.runs),
                 "--run-name",
                 run_name,
-                "--set",
-                "stop.metric=delay",
-                "--set",
-                f"stop.patience={10**9}",
-                log=out / f"train_{policy}_{scenario}.log",
+                log=out / f"train_{variant}_{scenario}.log",
             )
-            shutil.copy(runs[policy] / "progress.csv", out / f"progress_{policy}_{scenario}.csv")
+            shutil.copy(runs[variant] / "progress.csv", out / f"progress_{variant}_{scenario}.csv")
         folder = out / f"comparison_{scenario}"
         marlo(
             "benchmark",
@@ -106,7 +106,7 @@ def main() -> None:
             "--out",
             str(folder),
             "--controllers",
-            f"fixed,max_pressure,ckpt:{runs['shared']},ckpt:{runs['central']}",
+            ",".join(["fixed", "max_pressure", *(f"ckpt:{run}" for run in runs.values())]),
         )
         result = delays(folder)
         states = {p: json.loads((run / "state.json").read_text()) for p, run in runs.items()}
@@ -121,21 +121,29 @@ def main() -> None:
         "",
         f"    python benchmarks/mappo_vs_ppo.py --scenarios {args.scenarios} --minutes {args.minutes:g}",
         "",
-        f"Both runs per scenario: PPO CPU preset, training seed {args.seed}, {args.minutes:g} wall-clock minutes on this "
+        "Three runs per scenario: shared PPO, MAPPO with the global state as one critic input (concat) and MAPPO "
+        "with a junction encoder pooled over junctions (pooled). PPO CPU preset, training seed {args.seed}, {args.minutes:g} wall-clock minutes on this "
         "machine (2 cores, 2 env runners), best checkpoint by evaluation delay; evaluated on SUMO seeds "
         f"{args.seeds} (unseen in training), one 3600 s episode each, delay in s/vehicle, mean ± 95% CI.",
         "",
-        "| scenario | fixed-time | max-pressure | PPO shared | MAPPO | MAPPO vs PPO | env steps PPO / MAPPO | s per iteration PPO / MAPPO |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | fixed-time | max-pressure | PPO shared | MAPPO concat | MAPPO pooled | concat / pooled vs PPO "
+        "| env steps PPO / concat / pooled | s per iteration PPO / concat / pooled |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, result, runs, states in rows:
         cell = {name: f"{r['delay']:.2f} ± {r['delay_ci']:.2f}" for name, r in result.items()}
-        ppo, mappo = result[f"ckpt:{runs['shared']}"], result[f"ckpt:{runs['central']}"]
+        trained = [result[f"ckpt:{run}"] for run in runs.values()]
+        ppo = trained[0]["delay"]
         lines.append(
-            f"| {scenario} | {cell['fixed']} | {cell['max_pressure']} | {ppo['delay']:.2f} ± {ppo['delay_ci']:.2f} | "
-            f"{mappo['delay']:.2f} ± {mappo['delay_ci']:.2f} | {100 * (mappo['delay'] - ppo['delay']) / ppo['delay']:+.1f}% | "
-            f"{states['shared']['timesteps']} / {states['central']['timesteps']} | "
-            f"{seconds_per_iteration(runs['shared']):.1f} / {seconds_per_iteration(runs['central']):.1f} |"
+            f"| {scenario} | {cell['fixed']} | {cell['max_pressure']} | "
+            + " | ".join(f"{r['delay']:.2f} ± {r['delay_ci']:.2f}" for r in trained)
+            + " | "
+            + " / ".join(f"{100 * (r['delay'] - ppo) / ppo:+.1f}%" for r in trained[1:])
+            + " | "
+            + " / ".join(str(states[v]["timesteps"]) for v in runs)
+            + " | "
+            + " / ".join(f"{seconds_per_iteration(run):.1f}" for run in runs.values())
+            + " |"
         )
     lines += [
         "",

@@ -61,6 +61,11 @@ class CriticSettings(_Section):
     sharing: bool = Field(
         True, description="--policy central: one critic for all junctions (plus a one-hot), or one each"
     )
+    input: Literal["concat", "pooled"] = Field(
+        "concat",
+        description="--policy central: the global state as one vector, or each junction's part through one "
+        "shared encoder, mean-pooled, beside the junction's own (one shared critic)",
+    )
 
 
 class ResourceSettings(_Section):
@@ -458,6 +463,8 @@ def validate(config: ExperimentConfig) -> None:
         )
     if config.model.encoder == "phase" and config.env.observation != "phase":
         raise UserError("model.encoder phase scores greens from env.observation phase; add --set env.observation=phase")
+    if config.critic.input == "pooled" and not config.critic.sharing:
+        raise UserError("critic.input pooled is one critic shared by all junctions; drop critic.sharing=false")
     stop, resources = config.stop, config.resources
     if stop.timesteps is None and stop.minutes is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")

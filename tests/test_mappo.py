@@ -68,8 +68,8 @@ def test_mappo_trains_its_critic_on_the_global_state(mappo_run, make_env):
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
 
 
-@pytest.mark.parametrize("sharing", [True, False])
-def test_central_critic_fits_values_that_only_the_global_state_explains(sharing):
+@pytest.mark.parametrize("sharing, critic_input", [(True, "concat"), (False, "concat"), (True, "pooled")])
+def test_central_critic_fits_values_that_only_the_global_state_explains(sharing, critic_input):
     # Local observations are noise; the value targets are a function of the global state and the
     # junction's index, so only a critic that reads both can fit them.
     from marlo_rllib.models.central_critic import AGENT_INDEX, GLOBAL_STATE, CentralCriticPPOTorchRLModule
@@ -82,9 +82,10 @@ def test_central_critic_fits_values_that_only_the_global_state_explains(sharing)
         model_config={
             "fcnet_hiddens": [32, 32],
             "fcnet_activation": "tanh",
-            "state_dim": 6,
+            "state_dim": 6,  # two junctions' rows of 2, then the network's 2 totals
             "num_agents": 2,
             "critic_sharing": sharing,
+            "critic_input": critic_input,
         },
     )
     state, index = torch.randn(256, 6), torch.randint(0, 2, (256,))

@@ -3,7 +3,10 @@
 The actor reads only its junction's observation (padded and masked as in models/masked.py). The
 critic reads the env's global state (`TrafficSignalEnv.state()`: every junction's observation
 plus network totals) and the junction's identity (a one-hot), or, with `critic_sharing` off, each
-junction has its own critic network. The global state travels in the env's infos and reaches the
+junction has its own critic network. With `critic_input: pooled` it reads the state as one row per
+junction instead: one encoder embeds every row, and the value comes from the junction's own
+embedding, the mean of all of them and the network totals, so its size does not grow with the
+number of junctions. The global state travels in the env's infos and reaches the
 module only on the learner, through the AddGlobalState learner connector; env runners build the
 module with `inference_only=True`, which leaves the critic out, and so does `load_controller`.
 """
@@ -36,8 +39,32 @@ def mlp(sizes: list[int], activation: str) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers)
 
 
+NETWORK_TOTALS = 2  # the global state's last entries (TrafficSignalEnv.state())
+POOLED_WIDTH = 64  # the junction encoder's width: it runs once per junction per agent step
+
+
+class PooledCritic(torch.nn.Module):
+    """V(state, junction) from per-junction embeddings: [own, mean over junctions, network totals]."""
+
+    def __init__(self, state_dim: int, num_agents: int, hiddens: list[int], activation: str) -> None:
+        super().__init__()
+        self.num_agents = num_agents
+        self.row = (state_dim - NETWORK_TOTALS) // num_agents
+        if self.row * num_agents + NETWORK_TOTALS != state_dim:
+            raise ValueError(f"a state of {state_dim} is not {num_agents} equal rows and {NETWORK_TOTALS} totals")
+        self.encoder = mlp([self.row, POOLED_WIDTH, POOLED_WIDTH], activation)
+        self.head = mlp([2 * POOLED_WIDTH + NETWORK_TOTALS, *hiddens, 1], activation)
+
+    def forward(self, state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        rows = state[:, :-NETWORK_TOTALS].reshape(state.shape[0], self.num_agents, self.row)
+        embedded = self.encoder(rows)
+        own = embedded[torch.arange(state.shape[0], device=state.device), index]
+        features = torch.cat([own, embedded.mean(dim=1), state[:, -NETWORK_TOTALS:]], dim=-1)
+        return self.head(features).squeeze(-1)
+
+
 class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
-    """model_config: fcnet_hiddens, fcnet_activation, state_dim, num_agents, critic_sharing."""
+    """model_config: fcnet_hiddens, fcnet_activation, state_dim, num_agents, critic_sharing, critic_input."""
 
     def setup(self) -> None:
         space = self.observation_space
@@ -48,7 +75,9 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         if self.inference_only:
             return
         state_dim, agents = self.model_config["state_dim"], self.model_config["num_agents"]
-        if self.model_config.get("critic_sharing", True):
+        if self.model_config.get("critic_input", "concat") == "pooled":
+            self.critic = PooledCritic(state_dim, agents, hiddens, activation)
+        elif self.model_config.get("critic_sharing", True):
             self.critic = mlp([state_dim + agents, *hiddens, 1], activation)
         else:
             self.critic = torch.nn.ModuleList(mlp([state_dim, *hiddens, 1], activation) for _ in range(agents))
@@ -63,6 +92,8 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         state, index = batch[GLOBAL_STATE], batch[AGENT_INDEX].long()
+        if isinstance(self.critic, PooledCritic):
+            return self.critic(state, index)
         if isinstance(self.critic, torch.nn.ModuleList):
             values = torch.zeros(state.shape[0], device=state.device)
             for i, critic in enumerate(self.critic):

@@ -86,7 +86,12 @@ def build_config(
     if config.policy == "central":
         from marlo_rllib.models.central_critic import AddGlobalState
 
-        critic = {"state_dim": state_dim, "num_agents": len(agents), "critic_sharing": config.critic.sharing}
+        critic = {
+            "state_dim": state_dim,
+            "num_agents": len(agents),
+            "critic_sharing": config.critic.sharing,
+            "critic_input": config.critic.input,
+        }
         modules = {
             SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config), model_config={**model, **critic})
         }
