@@ -98,6 +98,11 @@ class ResourceSettings(_Section):
 class EvaluationSettings(_Section):
     interval: AtLeastOne = Field(1, description="training iterations between evaluations")
     episodes: AtLeastOne = Field(1, description="episodes per evaluation")
+    min_env_steps_per_iteration: AtLeastOne | None = Field(
+        None,
+        description="env steps a training iteration samples at least, so between evaluations; "
+        "none: the algorithm's (4096 for APPO, IMPALA, DQN, SAC; a PPO iteration is its train batch)",
+    )
     timeout_s: Positive | None = Field(
         None, description="none: an evaluation episode at the env's measured speed (at least 120 s)"
     )

@@ -13,7 +13,14 @@ import torch
 from marlo_rllib.controllers.policy import load_controller
 from tests.conftest import assert_finite_episode, marlo, progress, run_cli
 
-SMALL = ["--set", "env.episode_seconds=300", "--set", "model.fcnet_hiddens=[32,32]"]
+SMALL = [
+    "--set",
+    "env.episode_seconds=300",
+    "--set",
+    "model.fcnet_hiddens=[32,32]",
+    "--set",
+    "evaluation.min_env_steps_per_iteration=128",
+]
 # Sizes that make one iteration take seconds; rollout fragments are 64 env steps for APPO/IMPALA/SAC.
 FAST = {
     "APPO": ["--set", "training.train_batch_size_per_learner=128", "--set", "training.minibatch_size=128"],

@@ -117,7 +117,7 @@ def test_learner_resources_map_to_rllib():
         compose({"scenario": "2x2grid"}, {"resources": {"num_gpus_per_learner": 1}})
 
 
-def test_agent_replay_ratio_becomes_rllibs_env_step_training_intensity():
+def test_replay_settings_count_agent_transitions_and_iterations_are_a_ppo_batch_long():
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
@@ -132,6 +132,9 @@ def test_agent_replay_ratio_becomes_rllibs_env_step_training_intensity():
         config = compose({"scenario": "2x2grid", "algorithm": "SAC", "policy": policy}, overrides)
         rllib = build_config(config, env_config, agents, TrafficMetricsCallback)
         assert rllib.training_intensity == intensity
+        assert rllib.min_sample_timesteps_per_iteration == 4096  # not RLlib's 100: an evaluation follows each
+    ppo = build_config(compose({"scenario": "2x2grid"}, {}), env_config, agents, TrafficMetricsCallback)
+    assert ppo.min_sample_timesteps_per_iteration == 0  # an iteration is the train batch
     with pytest.raises(UserError, match="agent_replay_ratio"):
         compose({"scenario": "2x2grid", "algorithm": "PPO"}, {"training": {"agent_replay_ratio": 1.0}})
     with pytest.raises(UserError, match="agent_replay_ratio"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marlo_rllib.algorithms.spec import AlgorithmSpec
+from marlo_rllib.algorithms.spec import ITERATION_ENV_STEPS, AlgorithmSpec
 
 _COMMON = {
     "gamma": 0.95,  # as PPO's (ppo.py)
@@ -42,6 +42,7 @@ SPEC = AlgorithmSpec(
     centralized_critic=False,
     action_masking=True,
     rollout_fragment_length=64,  # env steps; minibatches hold whole fragments
+    iteration_env_steps=ITERATION_ENV_STEPS,
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,

@@ -47,6 +47,7 @@ SPEC = AlgorithmSpec(
     centralized_critic=False,
     action_masking=True,
     rollout_fragment_length="auto",  # evaluation episodes only
+    iteration_env_steps=None,
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marlo_rllib.algorithms.spec import AlgorithmSpec
+from marlo_rllib.algorithms.spec import ITERATION_ENV_STEPS, AlgorithmSpec
 
 BUFFER = "marlo_rllib.algorithms.replay.EpsilonPrioritizedEpisodeReplayBuffer"
 
@@ -69,6 +69,7 @@ SPEC = AlgorithmSpec(
     centralized_critic=False,
     action_masking=True,
     rollout_fragment_length=32,
+    iteration_env_steps=ITERATION_ENV_STEPS,
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marlo_rllib.algorithms.spec import AlgorithmSpec
+from marlo_rllib.algorithms.spec import ITERATION_ENV_STEPS, AlgorithmSpec
 
 # Seed 004's (gamma 0.995, lr 6e-4, grad_clip 40) got worse as it trained: 716 s on grid4x4 after
 # 5 minutes, fixed-time 91.5 (docs/LEARNING.md). V-trace's policy gradient has no trust region, so
@@ -41,6 +41,7 @@ SPEC = AlgorithmSpec(
     centralized_critic=False,
     action_masking=True,
     rollout_fragment_length=64,  # env steps; minibatches hold whole fragments
+    iteration_env_steps=ITERATION_ENV_STEPS,
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,

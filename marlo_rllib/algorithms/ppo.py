@@ -49,6 +49,7 @@ SPEC = AlgorithmSpec(
     centralized_critic=True,
     action_masking=True,
     rollout_fragment_length="auto",
+    iteration_env_steps=None,
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,

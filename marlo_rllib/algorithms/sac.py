@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marlo_rllib.algorithms.spec import AlgorithmSpec
+from marlo_rllib.algorithms.spec import ITERATION_ENV_STEPS, AlgorithmSpec
 
 # Seed 004's CPU preset (SEED_004_CPU) trained a 4096-transition batch once per ~2,700 env steps
 # (RLlib's training_intensity counts env steps; a grid4x4 env step is 16 transitions), so it barely
@@ -71,6 +71,7 @@ SPEC = AlgorithmSpec(
     # greens could never reach it. A shared SAC policy is refused where any green is padded.
     action_masking=False,
     rollout_fragment_length=64,
+    iteration_env_steps=ITERATION_ENV_STEPS,
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,

@@ -6,6 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# Off-policy and asynchronous algorithms iterate in RLlib steps of 100 to 1,000 env steps, each
+# followed by an evaluation episode (720 env steps on most maps): SAC spent most of a run evaluating.
+# An iteration of PPO's CPU train batch evaluates as often per env step as PPO.
+ITERATION_ENV_STEPS = 4096
+
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
@@ -14,6 +19,9 @@ class AlgorithmSpec:
     centralized_critic: bool  # --policy central (MAPPO-style) is available
     action_masking: bool  # a shared policy can mask padded greens on junctions of different sizes
     rollout_fragment_length: int | str  # env steps per fragment, or "auto" (the train batch, cut evenly)
+    # env steps an iteration samples at least (RLlib's min_sample_timesteps_per_iteration), and so
+    # between evaluations; None: RLlib's (a PPO iteration is its train batch)
+    iteration_env_steps: int | None
     presets: dict[str, dict[str, Any]]  # "cpu" and "gpu": RLlib training() parameters
     config_class: Callable[[], type[Any]]  # RLlib's AlgorithmConfig subclass
     masked_module_class: Callable[[], type]  # the RLModule of a shared policy

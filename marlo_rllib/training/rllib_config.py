@@ -159,6 +159,9 @@ def build_config(
         .callbacks(callbacks)
         .debugging(seed=config.seed)
     )
+    iteration_env_steps = evaluation.min_env_steps_per_iteration or algorithm.iteration_env_steps
+    if iteration_env_steps and not algorithm.offline_only:
+        algorithm_config.reporting(min_sample_timesteps_per_iteration=iteration_env_steps)
     if algorithm.offline_only:
         from marlo_rllib.offline.pipeline import offline_data_settings
 
