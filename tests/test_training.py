@@ -118,6 +118,39 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
     assert_finite_episode(shared_run, "2x2grid")
 
 
+def test_the_best_checkpoint_outlives_later_ones(tmp_path, ray_tmp):
+    # A checkpoint every iteration and one kept besides the latest: Tune must rank them by the
+    # evaluation score, or it keeps the newest and deletes the best. With lr 0 the scores are the
+    # evaluation seeds' luck, and the best one (iteration 6 of 10) is not the last.
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "1200",
+        "--checkpoint-every",
+        "120",
+        "--set",
+        "checkpoint.num_to_keep=1",
+        "--set",
+        "lr=0",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "keep",
+        *TINY,
+        ray_tmp=ray_tmp,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "keep"
+    state, rows = json.loads((run / "state.json").read_text()), progress(run)
+    scores = [float(r["score"]) for r in rows]
+    assert len(rows) == 10 and state["best"]["score"] == pytest.approx(max(scores), abs=1e-3)
+    assert state["best"]["checkpoint"] != state["latest_checkpoint"]
+    kept = {path.name for path in (run / state["latest_checkpoint"]).parent.glob("checkpoint_*")}
+    assert (run / "best").resolve().is_dir() and len(kept) == 2 and (run / "best").resolve().name in kept
+
+
 def test_benchmark_compares_a_checkpoint_with_baselines(shared_run, tmp_path, ray_tmp):
     relative = os.path.relpath(shared_run, REPO)  # the CLI runs in REPO; RLlib's loaders need absolute paths
     done = marlo(

@@ -37,7 +37,7 @@ from marlo_rllib.run_dir import (
     save_state,
     write_run_files,
 )
-from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score
+from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score, score_key
 
 PROGRESS_COLUMNS = (
     "iteration",
@@ -181,9 +181,6 @@ def make_recorder(
                 result["should_checkpoint"] = True  # a new best is always kept
             if steps // every > state["checkpointed_at"] // every:
                 result["should_checkpoint"] = True
-            # Tune keeps the best-scoring checkpoints (and always the latest): a checkpoint between
-            # evaluations has no score of its own, and must not displace an evaluated one.
-            result["marlo"] = {"score": score if score is not None else -math.inf, "evaluated": score is not None}
             runners = result.get("env_runners", {})
             evaluation = result.get("evaluation", {}).get("env_runners", {}) if score is not None else {}
             band = stopper.trials.get(trial.trial_id, BandState())
@@ -227,7 +224,7 @@ def make_recorder(
             run_dir, state, _ = record_of(trial)
             path = Path(checkpoint.path)
             result = trial.last_result
-            score = result.get("marlo", {}).get("score", -math.inf)
+            score = result.get(score_key(metric), -math.inf)
             state["latest_checkpoint"] = str(path.relative_to(run_dir))
             state["checkpointed_at"] = int(result.get("num_env_steps_sampled_lifetime", 0))
             best = state.get("best")
@@ -319,12 +316,12 @@ def callbacks_class(restore: Path | None, weights: Path | None) -> type:
 
 
 def checkpoint_config(config: ExperimentConfig) -> Any:
-    """Tune keeps the `num_to_keep` best checkpoints by the recorder's score, and one at the end."""
+    """Tune keeps the `num_to_keep` best checkpoints by evaluation score, the latest, and one at the end."""
     from ray import tune
 
     return tune.CheckpointConfig(
         num_to_keep=config.checkpoint.num_to_keep,
-        checkpoint_score_attribute="marlo/score",
+        checkpoint_score_attribute=score_key(config.stop.metric),
         checkpoint_score_order="max",
         checkpoint_at_end=True,
     )

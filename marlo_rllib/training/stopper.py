@@ -23,6 +23,14 @@ class BandState:
     failed: bool = False  # stopped because training could not make progress
 
 
+SCORE_METRICS = ("return", "delay")
+
+
+def score_key(metric: str) -> str:
+    """The training result's key of a checkpoint score (TrafficMetricsCallback.on_train_result)."""
+    return f"marlo_score_{metric}"
+
+
 def evaluation_score(result: dict[str, Any], metric: str, interval: int = 1) -> float | None:
     """This iteration's evaluation, bigger-is-better: the mean return, or minus the mean delay.
     RLlib evaluates every `interval` iterations, and repeats the last evaluation's metrics in the
