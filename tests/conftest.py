@@ -24,6 +24,7 @@ UNIT_MODULES = {
     "test_interrupts",
     "test_layers",
     "test_phase",
+    "test_replay",
     "test_rewards",
     "test_stopper",
 }

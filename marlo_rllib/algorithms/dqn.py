@@ -36,14 +36,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
         "lr": 5e-4,
         "train_batch_size_per_learner": 512,
-        "replay_buffer_config": _buffer(100_000),
+        "replay_buffer_config": _buffer(50_000),
         "num_steps_sampled_before_learning_starts": 2000,
         **_COMMON,
     },
     "gpu": {
         "lr": 5e-4,
         "train_batch_size_per_learner": 2048,
-        "replay_buffer_config": _buffer(500_000),
+        "replay_buffer_config": _buffer(200_000),
         "num_steps_sampled_before_learning_starts": 2000,
         **_COMMON,
     },

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 from marlo_rllib.algorithms import REPLAY_RATIO, get_algorithm
+from marlo_rllib.algorithms.dqn import BUFFER as PRIORITIZED_BUFFER
 from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
 
@@ -110,9 +111,13 @@ def build_config(
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     minibatches = training.pop("dataset_num_iters_per_learner", None)
+    transitions_per_env_step = 1 if config.policy == "independent" else len(agents)  # per module
     replay_ratio = training.pop(REPLAY_RATIO, None)
     if replay_ratio is not None and training.get("training_intensity") is None:
-        training["training_intensity"] = replay_ratio * (1 if config.policy == "independent" else len(agents))
+        training["training_intensity"] = replay_ratio * transitions_per_env_step
+    buffer = training.get("replay_buffer_config")
+    if isinstance(buffer, dict) and buffer.get("type") == PRIORITIZED_BUFFER:
+        training["replay_buffer_config"] = {**buffer, "transitions_per_env_step": transitions_per_env_step}
     sampling = sampling_settings(config, probe)
     algorithm_config = (
         algorithm.config_class()()
