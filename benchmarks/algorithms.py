@@ -50,6 +50,11 @@ def plot_curves(progress: dict[str, Path], references: dict[str, float], path: P
     plt.close(figure)
 
 
+def finished(run: Path) -> bool:
+    state = run / "state.json"
+    return state.is_file() and json.loads(state.read_text()).get("status") == "finished"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="grid4x4")
@@ -63,34 +68,37 @@ def main() -> None:
     parser.add_argument("--runs", default="checkpoints", help="where the training runs go (git-ignored)")
     parser.add_argument("--out", default="docs/learning/algorithms")
     parser.add_argument("--doc", default="docs/LEARNING.md")
+    parser.add_argument("--keep", action="store_true", help="reuse finished runs of the same names (after a crash)")
     args = parser.parse_args()
 
     out = REPO / args.out / args.scenario
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    if not args.keep:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Path] = {}
     for entry in args.algos.split(","):
         name, _, layout = entry.partition(":")
         label = f"{name} ({layout})" if layout else name
         run_name = f"algorithms_{entry.replace(':', '_')}_{args.scenario}"
         runs[label] = REPO / args.runs / run_name
-        shutil.rmtree(runs[label], ignore_errors=True)
-        marlo(
-            "train",
-            "--scenario",
-            args.scenario,
-            "--algo",
-            name,
-            "--policy",
-            layout or "shared",
-            "--minutes",
-            str(args.minutes),
-            "--out",
-            str(REPO / args.runs),
-            "--run-name",
-            run_name,
-            log=out / f"train_{run_name}.log",
-        )
+        if not (args.keep and finished(runs[label])):
+            shutil.rmtree(runs[label], ignore_errors=True)
+            marlo(
+                "train",
+                "--scenario",
+                args.scenario,
+                "--algo",
+                name,
+                "--policy",
+                layout or "shared",
+                "--minutes",
+                str(args.minutes),
+                "--out",
+                str(REPO / args.runs),
+                "--run-name",
+                run_name,
+                log=out / f"train_{run_name}.log",
+            )
         shutil.copy(runs[label] / "progress.csv", out / f"progress_{run_name}.csv")
     controllers = ",".join(["fixed", "max_pressure", *(f"ckpt:{run}" for run in runs.values())])
     marlo(
