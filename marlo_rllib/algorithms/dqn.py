@@ -19,7 +19,7 @@ def _buffer(capacity: int) -> dict[str, Any]:
 # Sizes: replay capacity in env steps; train batch in transitions per module; epsilon in env steps
 # sampled by each env runner. Gamma 0.95 with epsilon down to 0.02 over 3,000 env steps per runner
 # (PPO's horizon, a shorter exploration) locked grid4x4 up in 5 minutes (evaluation delay 290 to
-# 420 s; these values gave 56.8 s in the previous 5-minute screen, docs/LEARNING.md), so seed 004's stay.
+# 420 s, against 53.3 s with these values; docs/LEARNING.md, algorithms grid4x4), so seed 004's stay.
 _COMMON = {
     "gamma": 0.995,
     "double_q": True,
