@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from learning import REPO, delays, marlo
+from learning import REPO, delays, marlo, train_for_minutes
 from sections import write_section
 
 
@@ -82,21 +82,12 @@ def main() -> None:
         run_name = f"algorithms_{entry.replace(':', '_')}_{args.scenario}"
         runs[label] = REPO / args.runs / run_name
         if not (args.keep and finished(runs[label])):
-            shutil.rmtree(runs[label], ignore_errors=True)
-            marlo(
-                "train",
-                "--scenario",
+            train_for_minutes(
                 args.scenario,
-                "--algo",
-                name,
-                "--policy",
-                layout or "shared",
-                "--minutes",
-                str(args.minutes),
-                "--out",
-                str(REPO / args.runs),
-                "--run-name",
+                args.minutes,
+                REPO / args.runs,
                 run_name,
+                *("--algo", name, "--policy", layout or "shared"),
                 log=out / f"train_{run_name}.log",
             )
         shutil.copy(runs[label] / "progress.csv", out / f"progress_{run_name}.csv")

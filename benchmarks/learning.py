@@ -35,6 +35,26 @@ def marlo(*args: str, log: Path | None = None) -> None:
         )
 
 
+def train_for_minutes(scenario: str, minutes: float, runs: Path, run_name: str, *flags: str, log: Path) -> Path:
+    """`marlo train --scenario S --minutes M` with flags into a fresh runs/run_name; returns the run."""
+    run = runs / run_name
+    shutil.rmtree(run, ignore_errors=True)
+    marlo(
+        "train",
+        "--scenario",
+        scenario,
+        *flags,
+        "--minutes",
+        str(minutes),
+        "--out",
+        str(runs),
+        "--run-name",
+        run_name,
+        log=log,
+    )
+    return run
+
+
 def delays(path: Path) -> dict[str, dict[str, float]]:
     aggregate = json.loads((path / "metrics.json").read_text())["aggregate"]
     return {

@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from learning import REPO, delays, marlo
+from learning import REPO, delays, marlo, train_for_minutes
 from sections import write_section
 
 PRESET_BATCH = 4096  # env steps per PPO train batch (CPU preset)
@@ -75,24 +75,12 @@ def main() -> None:
     for scenario in scenarios:
         runs = {}
         for variant, flags in VARIANTS.items():
-            run_name = f"mappo_vs_ppo_{variant}_{scenario}"
-            runs[variant] = REPO / args.runs / run_name
-            shutil.rmtree(runs[variant], ignore_errors=True)
-            marlo(
-                "train",
-                "--scenario",
+            runs[variant] = train_for_minutes(
                 scenario,
-                "--algo",
-                "PPO",
-                *flags,
-                "--seed",
-                args.seed,
-                "--minutes",
-                str(args.minutes),
-                "--out",
-                str(REPO / args.runs),
-                "--run-name",
-                run_name,
+                args.minutes,
+                REPO / args.runs,
+                f"mappo_vs_ppo_{variant}_{scenario}",
+                *("--algo", "PPO", *flags, "--seed", args.seed),
                 log=out / f"train_{variant}_{scenario}.log",
             )
             shutil.copy(runs[variant] / "progress.csv", out / f"progress_{variant}_{scenario}.csv")
