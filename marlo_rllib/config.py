@@ -12,12 +12,15 @@ import copy
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marlo_rllib.errors import UserError
+
+ScoreMetric = Literal["return", "delay"]  # what scores checkpoints: the evaluation return or delay
+SCORE_METRICS: tuple[str, ...] = get_args(ScoreMetric)
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 AtLeastOne = Annotated[int, Field(ge=1)]
@@ -112,7 +115,7 @@ class StopSettings(_Section):
     timesteps: AtLeastOne | None = Field(200_000, description="env-step budget; with minutes given, none unless set")
     minutes: Positive | None = Field(None, description="wall-clock budget")
     # a diff-waiting return telescopes to the final queue: checkpoints are scored on evaluation delay
-    metric: Literal["return", "delay"] = Field("delay", description="what scores checkpoints and the band")
+    metric: ScoreMetric = Field("delay", description="what scores checkpoints and the band")
     min_timesteps: Annotated[int, Field(ge=0)] = Field(50_000, description="no plateau stop before this many env steps")
     window: AtLeastOne = Field(3, description="evaluations averaged into the band's score")
     band: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(

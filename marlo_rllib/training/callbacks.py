@@ -14,7 +14,8 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from marlo_rllib.training.stopper import SCORE_METRICS, evaluation_score, score_key
+from marlo_rllib.config import SCORE_METRICS
+from marlo_rllib.training.stopper import evaluation_score, score_key
 
 TRAFFIC_METRICS = ("delay", "trip_time", "waiting_time", "queue_length", "stopped_ratio", "throughput")
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from ray.tune import Stopper
 
+from marlo_rllib.config import SCORE_METRICS
+
 
 @dataclass
 class BandState:
@@ -21,9 +23,6 @@ class BandState:
     unevaluated: int = 0  # evaluations in a row that finished no episode
     warning: str | None = None  # what went wrong in the last iteration
     failed: bool = False  # stopped because training could not make progress
-
-
-SCORE_METRICS = ("return", "delay")
 
 
 def score_key(metric: str) -> str:
@@ -86,8 +85,8 @@ class BandStopper(Stopper):
         sample_timeout_s: float | None = None,
         evaluation_timeout_s: float | None = None,
     ) -> None:
-        if metric not in ("return", "delay"):
-            raise ValueError(f"metric must be 'return' or 'delay', got {metric!r}")
+        if metric not in SCORE_METRICS:
+            raise ValueError(f"metric must be one of {SCORE_METRICS}, got {metric!r}")
         self.metric, self.timesteps, self.minutes = metric, timesteps, minutes
         self.min_timesteps, self.window, self.band, self.patience = min_timesteps, window, band, patience
         self.target, self.streak, self.evaluation_interval = target, streak, evaluation_interval
