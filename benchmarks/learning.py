@@ -35,6 +35,15 @@ def marlo(*args: str, log: Path | None = None) -> None:
         )
 
 
+def parse_entry(entry: str) -> tuple[str, str | None, list[str]]:
+    """ALGO[:LAYOUT][:key=value...] -> (ALGO, LAYOUT or None, ["training.key=value", ...])."""
+    algo, *parts = entry.split(":")
+    layouts = [part for part in parts if "=" not in part]
+    if len(layouts) > 1:
+        raise SystemExit(f"{entry}: at most one layout")
+    return algo, (layouts or [None])[0], [f"training.{part}" for part in parts if "=" in part]
+
+
 def train_for_minutes(scenario: str, minutes: float, runs: Path, run_name: str, *flags: str, log: Path) -> Path:
     """`marlo train --scenario S --minutes M` with flags into a fresh runs/run_name; returns the run."""
     run = runs / run_name

@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from learning import REPO, delays, marlo
+from learning import REPO, delays, marlo, parse_entry
 from sections import write_section
 
 
@@ -70,14 +70,14 @@ def main() -> None:
 
     runs: dict[str, Path] = {}
     for entry in args.algos.split(","):
-        algo, *settings = entry.split(":")
+        algo, _, settings = parse_entry(entry)
         runs[entry] = REPO / args.runs / f"offline_{entry.replace(':', '_').replace('=', '')}_{args.scenario}"
         shutil.rmtree(runs[entry], ignore_errors=True)
         marlo(
             "train",
             "--algo",
             algo,
-            *(item for setting in settings for item in ("--set", f"training.{setting}")),
+            *(item for setting in settings for item in ("--set", setting)),
             "--dataset",
             str(dataset),
             "--timesteps",
@@ -85,7 +85,7 @@ def main() -> None:
             "--out",
             str(REPO / args.runs),
             "--run-name",
-            runs[algo].name,
+            runs[entry].name,
             "--set",
             f"stop.patience={10**9}",
             "--set",
