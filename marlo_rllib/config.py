@@ -31,6 +31,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True)
 
 
+def middle_demand_scale(scale: float | list[float]) -> float:
+    """The demand scale, or a range's middle: where a policy trained on the range is evaluated."""
+    return sum(scale) / 2 if isinstance(scale, list) else scale
+
+
 class EnvSettings(_Section):
     observation: str | None = Field(None, description="observation function; none: the scenario's")
     reward: str | None = Field(None, description="reward function; none: the scenario's")
@@ -39,7 +44,11 @@ class EnvSettings(_Section):
         default_factory=dict, description="overrides of delta_time, yellow_time, min_green, max_green (s)"
     )
     episode_seconds: AtLeastOne | None = Field(None, description="simulated seconds per episode; none: the scenario's")
-    demand_scale: Positive = Field(1.0, description="multiplies every flow of the demand")
+    demand_scale: Positive | Annotated[list[Positive], Field(min_length=2, max_length=2)] = Field(
+        1.0,
+        description="multiplies every flow of the demand; a range [low, high]: each training episode draws its "
+        "scale from it, and evaluation runs at its middle",
+    )
     traffic_scenario: str | None = Field(
         None, description="a generated scenario's demand by name: train and evaluate on it alone"
     )
@@ -170,6 +179,8 @@ class ExperimentConfig(_Section):
         env = self.env
         if env.traffic_scenario is not None:
             spec.check_traffic(env.traffic_scenario, "env.traffic_scenario")
+        if isinstance(env.demand_scale, list) and env.demand_scale[0] > env.demand_scale[1]:
+            raise UserError(f"env.demand_scale: a range is [low, high] with low <= high, got {env.demand_scale}")
         try:
             timing = Timing(**{**spec.timing.model_dump(), **env.timing}).model_dump()
         except ValidationError as exc:
@@ -446,7 +457,8 @@ def _check_training(training: dict[str, Any]) -> None:
 
 
 def _schema_error(error: Any) -> str:
-    path = ".".join(str(part) for part in error["loc"])
+    # a union's member tags ("constrained-float", "list[...]") are no part of the user's key
+    path = ".".join(str(part) for part in error["loc"] if re.fullmatch(r"\w+", str(part)))
     message = error["msg"].replace("Input should", "must").replace("Value error, ", "")
     return f"{path} {message}, got {error['input']!r}"
 

@@ -141,6 +141,22 @@ def test_replay_settings_count_agent_transitions_and_iterations_are_a_ppo_batch_
         compose({"scenario": "2x2grid", "algorithm": "SAC"}, {"training": {"agent_replay_ratio": 0}})
 
 
+def test_a_demand_range_trains_on_draws_and_evaluates_at_its_middle():
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
+
+    config = compose({"scenario": "2x2grid"}, parse_set(["env.demand_scale=[0.8, 1.4]"]))
+    env_config = config.env_config()
+    assert env_config["demand_scale"] == [0.8, 1.4]
+    rllib = build_config(config, env_config, ["1"], TrafficMetricsCallback)
+    assert rllib.env_config["demand_scale"] == [0.8, 1.4]
+    assert rllib.evaluation_config["env_config"]["demand_scale"] == pytest.approx(1.1)
+    with pytest.raises(UserError, match=r"env.demand_scale: a range is \[low, high\] with low <= high"):
+        compose({"scenario": "2x2grid"}, parse_set(["env.demand_scale=[1.4, 0.8]"])).env_config()
+    with pytest.raises(UserError, match="env.demand_scale"):
+        compose({"scenario": "2x2grid"}, parse_set(["env.demand_scale=[0.8, 1.0, 1.2]"]))
+
+
 def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config

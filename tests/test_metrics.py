@@ -8,6 +8,7 @@ from xml.dom import minidom
 import pytest
 
 from marlo_rllib.env.metrics import read_tripinfo
+from marlo_rllib.errors import UserError
 
 
 def _scheduled_departures(route_file) -> dict[str, float]:
@@ -54,6 +55,21 @@ def test_vehicles_never_inserted_count_from_their_scheduled_departure(make_env):
     expected, undeparted = _resco_delay_by_hand(env.tripinfo_file, env.spec.routes[0], env.end)
     assert undeparted > 0
     assert read_tripinfo(env.tripinfo_file).delay == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_demand_range_draws_each_episode_its_scale_by_its_seed(make_env):
+    env = make_env("grid4x4", program="fixed", demand_scale=[0.5, 2.0], episode_seconds=300)
+    drawn = {}
+    for seed in (0, 1, 2, 0):
+        env.reset(seed=seed)
+        while env.agents:
+            _, _, _, _, infos = env.step({})
+        scale, vehicles = infos["A0"]["demand_scale"], infos["A0"]["metrics"]["vehicles"]
+        assert 0.5 <= scale <= 2.0 and drawn.setdefault(seed, (scale, vehicles)) == (scale, vehicles)
+    (low, few), (high, many) = min(drawn.values()), max(drawn.values())
+    assert high > low and many > few
+    with pytest.raises(UserError, match="demand_scale must be positive"):
+        make_env("grid4x4", demand_scale=[2.0, 0.5])
 
 
 def test_demand_scale_puts_more_vehicles_in(make_env):

@@ -34,7 +34,7 @@ import numpy as np
 
 from marlo_rllib import interrupts
 from marlo_rllib.adaptation.drift import Standardizer, bucket_mmd, triggers
-from marlo_rllib.config import ExperimentConfig
+from marlo_rllib.config import ExperimentConfig, middle_demand_scale
 from marlo_rllib.errors import UserError
 
 MMD_DRAWS = 5
@@ -164,7 +164,7 @@ def plan_adaptation(
         first,
         config,
         out_dir,
-        demand_scale or config.env.demand_scale,
+        demand_scale or middle_demand_scale(config.env.demand_scale),
         traffic,
         drift_at,
         buckets,

@@ -11,10 +11,12 @@ advances a whole decision interval per call (two calls when some junction shows 
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,7 @@ class TrafficSignalEnv(ParallelEnv):
         episode_seconds: int | None = None,
         shared_spaces: bool = False,
         program: str | None = None,
-        demand_scale: float = 1.0,
+        demand_scale: float | Sequence[float] = 1.0,
         time_to_teleport: int = -1,
         render_mode: str | None = None,
         sumo_args: list[str] | None = None,
@@ -87,7 +89,8 @@ class TrafficSignalEnv(ParallelEnv):
         program: None (the agents pick the greens), "fixed" (the net's own programs run) or
             "actuated" (SUMO's actuated logic on the net's phases, greens between min_green and
             max_green). With a program, actions are ignored.
-        demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles).
+        demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles), or a range [low, high]: each
+            episode draws its scale uniformly from it, by its SUMO seed (`episode_demand_scale`).
         time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
         render_mode: "human" shows sumo-gui (needs backend="traci").
         traffic_scenario: for a generated scenario, which traffic demand: a name, or an index into the
@@ -108,8 +111,9 @@ class TrafficSignalEnv(ParallelEnv):
             raise UserError(f"unknown render_mode {render_mode!r}; valid: human")
         if render_mode == "human" and backend != "traci":
             raise UserError("render_mode='human' (sumo-gui) needs backend='traci'")
-        if demand_scale <= 0:
-            raise UserError(f"demand_scale must be positive, got {demand_scale}")
+        low, high = _scale_range(demand_scale)
+        if not 0 < low <= high < math.inf:
+            raise UserError(f"demand_scale must be positive, or a range 0 < low <= high; got {demand_scale}")
         try:
             self.timing = Timing(**{**self.spec.timing.model_dump(), **(timing or {})})
         except ValidationError as exc:
@@ -131,6 +135,7 @@ class TrafficSignalEnv(ParallelEnv):
             raise UserError(f"unknown signal program {program!r}; valid: fixed, actuated")
         self.program = program
         self.demand_scale = demand_scale
+        self.episode_demand_scale = float(low)
         self.time_to_teleport = time_to_teleport
         self.render_mode = render_mode
         self.sumo_args = list(sumo_args or [])
@@ -197,7 +202,7 @@ class TrafficSignalEnv(ParallelEnv):
                 "--route-files",
                 ",".join(str(r) for r in self.spec.routes),
                 "--scale",
-                str(self.demand_scale),
+                str(self.episode_demand_scale),
                 "--tripinfo-output",
                 str(self.output_dir / "tripinfo.xml"),
                 "--tripinfo-output.write-unfinished",
@@ -288,6 +293,10 @@ class TrafficSignalEnv(ParallelEnv):
         self._close_simulation()
         self.seed_used = self._next_seed if seed is None else int(seed)
         self._next_seed = self.seed_used + 1
+        low, high = _scale_range(self.demand_scale)
+        self.episode_demand_scale = (
+            low if low == high else round(np.random.default_rng(self.seed_used).uniform(low, high), 3)
+        )
         self._conn = sumo.start(self._sumo_command(with_routes=True, seed=self.seed_used), self.backend, self.label)
         for lane in self._lanes:
             self._conn.lane.subscribe(lane, LANE_VARS)
@@ -346,6 +355,7 @@ class TrafficSignalEnv(ParallelEnv):
                     "scenario": self.spec.name,
                     "traffic_scenario": self.spec.traffic_name,
                     "seed": self.seed_used,
+                    "demand_scale": self.episode_demand_scale,
                 }
         observations = self._observations
         infos = self._with_state(infos)
@@ -461,3 +471,12 @@ class TrafficSignalEnv(ParallelEnv):
     def close(self) -> None:
         self._close_simulation()
         shutil.rmtree(self.output_dir, ignore_errors=True)
+
+
+def _scale_range(demand_scale: float | Sequence[float]) -> tuple[float, float]:
+    if isinstance(demand_scale, (int, float)):
+        return float(demand_scale), float(demand_scale)
+    if len(demand_scale) != 2:
+        raise UserError(f"demand_scale must be a number or a range [low, high], got {demand_scale}")
+    low, high = demand_scale
+    return float(low), float(high)

@@ -10,7 +10,7 @@ from typing import Any
 
 from marlo_rllib.algorithms import REPLAY_RATIO, get_algorithm
 from marlo_rllib.algorithms.dqn import BUFFER as PRIORITIZED_BUFFER
-from marlo_rllib.config import ExperimentConfig, ResourceSettings
+from marlo_rllib.config import ExperimentConfig, ResourceSettings, middle_demand_scale
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
 
 
@@ -108,6 +108,8 @@ def build_config(
         modules = {agent: RLModuleSpec() for agent in agents}
     resources, evaluation = config.resources, config.evaluation
     evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2, "state_in_infos": False}
+    if "demand_scale" in env_config:  # training may draw from a range
+        evaluation_env["demand_scale"] = middle_demand_scale(env_config["demand_scale"])
     if env_config.get("evaluation_traffic_scenario"):
         evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
     minibatches = training.pop("dataset_num_iters_per_learner", None)
