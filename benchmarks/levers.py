@@ -94,6 +94,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "the default, batch 2048, minibatch 256, 10 epochs (6.7x the updates per env step)",
         MORE_UPDATES,
     ),
+    "default": ("the default", []),
+    "demand_range": (
+        "the default, each training episode's demand scale drawn from [0.7, 1.3] (evaluated during training at 1.0)",
+        ["--set", "env.demand_scale=[0.7, 1.3]"],
+    ),
 }
 
 
@@ -114,7 +119,13 @@ def marlo(args: list[str], log: Path) -> None:
 
 
 def aggregate(path: Path) -> dict[str, dict]:
-    return json.loads((path / "metrics.json").read_text())["aggregate"]
+    """Each controller's summary, with its worst seed's delay (`worst_delay`)."""
+    metrics = json.loads((path / "metrics.json").read_text())
+    summary = metrics["aggregate"]
+    for episode in metrics["episodes"]:
+        row = summary[episode["controller"]]
+        row["worst_delay"] = max(row.get("worst_delay", 0.0), episode["metrics"]["delay"])
+    return summary
 
 
 def main() -> int:
@@ -124,6 +135,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=None, help="a wall-clock budget instead of --timesteps")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--demands", default="1.0", help="comma-separated demand scales to evaluate at")
     parser.add_argument("--work", default=None, help="folder for the runs (default runs/levers/SCENARIO)")
     parser.add_argument("--screen", default="", help="names the section, so that screens of one map sit side by side")
     args = parser.parse_args()
@@ -138,28 +150,35 @@ def main() -> int:
         parser.exit(2, f"levers.py: error: --timesteps must be at least 1, got {args.timesteps}\n")
     if args.minutes is not None and not args.minutes > 0:
         parser.exit(2, f"levers.py: error: --minutes must be positive, got {args.minutes}\n")
+    try:
+        demands = [float(d) for d in args.demands.split(",")]
+    except ValueError:
+        demands = []
+    if not demands or not all(0 < d < float("inf") for d in demands):
+        parser.exit(2, f"levers.py: error: --demands must be positive numbers, got {args.demands!r}\n")
     budget = ["--minutes", f"{args.minutes:g}"] if args.minutes else ["--timesteps", str(args.timesteps)]
     work = Path(args.work or REPO / "runs" / "levers" / args.scenario)
     work.mkdir(parents=True, exist_ok=True)
     seeds = ["--seeds", args.seeds]
-    if not (work / "baselines" / "metrics.json").is_file():
-        marlo(
-            [
-                "benchmark",
-                "--scenario",
-                args.scenario,
-                "--controllers",
-                ",".join(BASELINES),
-                *seeds,
-                "--out",
-                str(work / "baselines"),
-            ],
-            work / "baselines.log",
-        )
-    rows = {name: aggregate(work / "baselines")[name] for name in BASELINES}
+
+    def evaluate(controllers: str, out: Path, demand: float, log: Path) -> dict[str, dict]:
+        """Evaluated once: the aggregate of `out` (at demand 1.0) or of `out`_DEMAND."""
+        folder = out if demand == 1.0 else out.with_name(f"{out.name}_{demand:g}")
+        if not (folder / "metrics.json").is_file():
+            scale = ["--demand-scale", f"{demand:g}"]
+            command = ["benchmark", "--scenario", args.scenario, "--controllers", controllers, *seeds, *scale]
+            marlo([*command, "--out", str(folder)], log.with_name(f"{folder.name}.log"))
+        return aggregate(folder)
+
+    rows: dict[str, dict[float, dict]] = {name: {} for name in BASELINES}
+    for demand in demands:
+        baselines = evaluate(",".join(BASELINES), work / "baselines", demand, work / "baselines.log")
+        for name in BASELINES:
+            rows[name][demand] = baselines[name]
+    minutes: dict[str, float] = {}
     for name in names:
         run = work / name
-        if not (run / "eval" / "metrics.json").is_file():
+        if not all((run / "eval").with_name("eval" if d == 1.0 else f"eval_{d:g}").is_dir() for d in demands):
             if not (run / "state.json").is_file():
                 marlo(
                     [
@@ -175,47 +194,40 @@ def main() -> int:
                     ],
                     work / f"{name}.train.log",
                 )
-            marlo(
-                [
-                    "benchmark",
-                    "--scenario",
-                    args.scenario,
-                    "--controllers",
-                    f"ckpt:{run}",
-                    *seeds,
-                    "--out",
-                    str(run / "eval"),
-                ],
-                work / f"{name}.eval.log",
-            )
-        rows[name] = next(iter(aggregate(run / "eval").values()))
+        rows[name] = {
+            d: next(iter(evaluate(f"ckpt:{run}", run / "eval", d, work / f"{name}.eval.log").values())) for d in demands
+        }
         progress = list(csv.DictReader((run / "progress.csv").open()))
-        rows[name]["minutes"] = float(progress[-1]["time_s"]) / 60
-        print(f"{name}: delay {rows[name]['delay']['mean']:.2f} ± {rows[name]['delay']['ci95']:.2f}", flush=True)
+        minutes[name] = float(progress[-1]["time_s"]) / 60
+        print(name, ", ".join(f"{d:g}: {rows[name][d]['delay']['mean']:.2f}" for d in demands), flush=True)
 
-    reference = rows["max_pressure"]["delay"]["mean"]
+    reference = {d: rows["max_pressure"][d]["delay"]["mean"] for d in demands}
     screen = f" --screen {args.screen}" if args.screen else ""
     lines = [
         "Generated by",
         "",
         f"    python benchmarks/levers.py --scenario {args.scenario} {' '.join(budget)}"
-        f" --variants {','.join(names)}{screen}",
+        f" --variants {','.join(names)}{screen}" + (f" --demands {args.demands}" if demands != [1.0] else ""),
         "",
         f"Each variant: `marlo train --scenario {args.scenario} {' '.join(budget)}` with the overrides named, "
-        f"its best checkpoint (by evaluation delay); SUMO seeds {args.seeds} at demand 1.0, one episode each, "
-        "mean ± 95% CI. Minutes are wall clock on 2 cores (the machine was shared during some runs, so "
+        f"its best checkpoint (by evaluation delay); SUMO seeds {args.seeds} at demand "
+        f"{', '.join(f'{d:g}' for d in demands)}, one episode each, mean ± 95% CI (the worst seed's delay in "
+        "brackets). Minutes are wall clock on 2 cores (the machine was shared during some runs, so "
         "compare delays, not minutes).",
         "",
-        "| controller | delay (s) | waiting (s) | delay vs max-pressure | training minutes |",
-        "|---|---|---|---|---|",
+        "| controller | "
+        + " | ".join(f"delay at {d:g} (s) | waiting (s) | vs max-pressure" for d in demands)
+        + " | training minutes |",
+        "|---|" + "---|---|---|" * len(demands) + "---|",
     ]
-    for name, row in rows.items():
+    for name, by_demand in rows.items():
         label = f"{name}: {VARIANTS[name][0]}" if name in VARIANTS else name
-        minutes = f"{row['minutes']:.1f}" if "minutes" in row else "-"
-        lines.append(
-            f"| {label} | {row['delay']['mean']:.2f} ± {row['delay']['ci95']:.2f} | "
-            f"{row['waiting_time']['mean']:.2f} | {row['delay']['mean'] / reference:.3f} | {minutes} |"
-        )
+        cells = [
+            f"{row['delay']['mean']:.2f} ± {row['delay']['ci95']:.2f} [{row['worst_delay']:.0f}] | "
+            f"{row['waiting_time']['mean']:.2f} | {row['delay']['mean'] / reference[d]:.3f}"
+            for d, row in by_demand.items()
+        ]
+        lines.append(f"| {label} | {' | '.join(cells)} | {f'{minutes[name]:.1f}' if name in minutes else '-'} |")
     title = f"levers {args.scenario}" + (f" {args.screen}" if args.screen else "")
     write_section(
         LEARNING,
