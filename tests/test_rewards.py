@@ -10,13 +10,13 @@ from marlo_rllib.env.traffic import JunctionTraffic
 from marlo_rllib.errors import UserError
 
 
-def traffic(count, halting, waiting, out, vehicles=(), accumulated=0.0):
+def traffic(count, halting, waiting, out, vehicles=(), accumulated=0.0, pending=0.0):
     a = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
-    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles), accumulated)
+    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles), accumulated, pending)
 
 
-BEFORE = traffic([4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"}, accumulated=400.0)
-NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"}, accumulated=250.0)
+BEFORE = traffic([4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"}, accumulated=400.0, pending=30.0)
+NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"}, accumulated=250.0, pending=80.0)
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,8 @@ NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"},
     [
         ("diff-waiting-time", {}, (150 - 110) / 100),
         ("diff-waiting-time", {"scale": 10}, (150 - 110) / 10),
-        ("diff-accumulated-waiting", {}, (400 - 250) / 100),
+        ("diff-accumulated-waiting", {}, (400 + 30 - 250 - 80) / 100),
+        ("diff-accumulated-waiting", {"pending": 0}, (400 - 250) / 100),  # sumo-rl's: blind to the entry queue
         ("queue", {}, -4.0),
         ("pressure", {}, -(6 - 5)),
         ("stopped-ratio", {}, -4 / 6),
@@ -62,6 +63,21 @@ def test_stopped_ratio_of_an_empty_junction_is_zero():
 def test_bad_reward_settings(name, params, fragment):
     with pytest.raises(UserError, match=fragment):
         make_reward(name, params)
+
+
+def test_vehicles_sumo_cannot_insert_count_at_the_junction_of_their_entry_edge(make_env):
+    env = make_env("grid4x4", demand_scale=8.0, episode_seconds=600)  # the entries overflow
+    env.reset(seed=0)
+    waited = []
+    while env.agents:
+        env.step({a: 0 for a in env.agents})
+        pending = env._conn.simulation.getPendingVehicles()
+        located = [v for j in env.junctions.values() for e in j.in_edges for v in env._conn.edge.getPendingVehicles(e)]
+        assert sorted(located) == sorted(pending)
+        waited.append(sum(t.pending_waiting for t in env.traffic.values()))
+        if len(pending) > 50:
+            break
+    assert len(pending) > 50 and waited[-1] > waited[-2] > 0  # the backlog's wait grows while it lasts
 
 
 def test_every_registered_reward_runs_in_the_env(make_env):

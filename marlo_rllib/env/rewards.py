@@ -21,11 +21,16 @@ def diff_waiting_time(now: JunctionTraffic, before: JunctionTraffic, scale: floa
     return float(before.in_waiting.sum() - now.in_waiting.sum()) / scale
 
 
-def diff_accumulated_waiting(now: JunctionTraffic, before: JunctionTraffic, scale: float = 100.0) -> float:
+def diff_accumulated_waiting(
+    now: JunctionTraffic, before: JunctionTraffic, scale: float = 100.0, pending: float = 1.0
+) -> float:
     """sumo-rl's diff-waiting-time: the fall of the waiting time that the vehicles on the incoming lanes
     accumulated since they reached them (a vehicle that creeps up its queue keeps its wait; one that
-    crosses takes all of it away), over `scale` seconds."""
-    return (before.accumulated_waiting - now.accumulated_waiting) / scale
+    crosses takes all of it away), over `scale` seconds. `pending` weighs the time the vehicles that
+    SUMO could not yet insert on those lanes' edges have waited to enter: without it (0, sumo-rl's),
+    a junction that starves an entry hides that entry's queue outside the network."""
+    before_total = before.accumulated_waiting + pending * before.pending_waiting
+    return (before_total - now.accumulated_waiting - pending * now.pending_waiting) / scale
 
 
 def queue(now: JunctionTraffic, before: JunctionTraffic, scale: float = 1.0) -> float:

@@ -24,6 +24,8 @@ class JunctionTraffic:
     vehicles: frozenset[str] = field(default_factory=frozenset)  # ids on incoming lanes, when tracked
     # waiting time the vehicles on the incoming lanes accumulated since they reached them [s], when tracked
     accumulated_waiting: float = 0.0
+    # time the vehicles waiting to be inserted on the incoming lanes' edges have waited so far [s], when tracked
+    pending_waiting: float = 0.0
 
     @classmethod
     def empty(cls, n_in: int, n_out: int) -> JunctionTraffic:

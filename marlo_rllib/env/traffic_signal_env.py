@@ -312,6 +312,7 @@ class TrafficSignalEnv(ParallelEnv):
                 self._conn.trafficlight.setRedYellowGreenState(agent, junction.greens[0])
         self.traffic = {a: JunctionTraffic.empty(len(j.in_lanes), len(j.out_lanes)) for a, j in self.junctions.items()}
         self._waiting_on_arrival: dict[str, dict[str, float]] = {a: {} for a in self.junctions}
+        self._pending_since: dict[str, float] = {}
         self.counts = StepCounts()
         self._network = np.zeros(2, dtype=np.float32)
         self.agents = self.possible_agents[:]
@@ -403,11 +404,15 @@ class TrafficSignalEnv(ParallelEnv):
         table = np.array([[results[lane][v] for v in LANE_VARS] for lane in self._lanes], dtype=np.float32)
         vehicles_on = {lane: results[lane][tc.LAST_STEP_VEHICLE_ID_LIST] for lane in self._vehicle_lanes}
         traffic = {}
+        tracked = self.reward_fn.needs_accumulated_waiting
+        pending = self._pending_waiting() if tracked else {}
         for agent, j in self.junctions.items():
             ids = frozenset(v for lane in j.in_lanes for v in vehicles_on[lane]) if vehicles_on else frozenset()
             rows = table[j.in_idx]
-            accumulated = self._accumulated_waiting(agent, ids) if self.reward_fn.needs_accumulated_waiting else 0.0
-            traffic[agent] = JunctionTraffic(rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids, accumulated)
+            accumulated = self._accumulated_waiting(agent, ids) if tracked else 0.0
+            traffic[agent] = JunctionTraffic(
+                rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids, accumulated, pending.get(agent, 0.0)
+            )
         in_rows = table[np.concatenate([j.in_idx for j in self.junctions.values()])]
         present, halting, waiting = in_rows.sum(axis=0)
         self.counts.add(halting / len(self.junctions), halting, present)
@@ -423,6 +428,19 @@ class TrafficSignalEnv(ParallelEnv):
         arrival = self._waiting_on_arrival[agent]
         self._waiting_on_arrival[agent] = arrival = {v: arrival.get(v, w) for v, w in waiting.items()}
         return float(sum(w - arrival[v] for v, w in waiting.items()))
+
+    def _pending_waiting(self) -> dict[str, float]:
+        """Per junction: how long the vehicles SUMO could not yet insert on its incoming edges have waited
+        (counted from the step they were first pending)."""
+        since: dict[str, float] = {}
+        totals = dict.fromkeys(self.junctions, 0.0)
+        for agent, junction in self.junctions.items():
+            for edge in sorted(junction.in_edges):
+                for vehicle in self._conn.edge.getPendingVehicles(edge):
+                    since[vehicle] = self._pending_since.get(vehicle, self.time)
+                    totals[agent] += self.time - since[vehicle]
+        self._pending_since = since
+        return totals
 
     def _observe(self) -> dict[str, Any]:
         ctx = StepContext(self.junctions, self.signals, self.traffic, self.timing.min_green)
