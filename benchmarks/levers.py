@@ -95,6 +95,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         MORE_UPDATES,
     ),
     "default": ("the default", []),
+    "no_pending": (
+        "the default reward blind to vehicles SUMO cannot insert (env.reward_params {pending: 0}, sumo-rl's)",
+        ["--set", "env.reward_params={pending: 0}"],
+    ),
     "demand_range": (
         "the default, each training episode's demand scale drawn from [0.7, 1.3] (evaluated during training at 1.0)",
         ["--set", "env.demand_scale=[0.7, 1.3]"],
