@@ -27,8 +27,9 @@ def diff_accumulated_waiting(
     """sumo-rl's diff-waiting-time: the fall of the waiting time that the vehicles on the incoming lanes
     accumulated since they reached them (a vehicle that creeps up its queue keeps its wait; one that
     crosses takes all of it away), over `scale` seconds. `pending` weighs the time the vehicles that
-    SUMO could not yet insert on those lanes' edges have waited to enter: without it (0, sumo-rl's),
-    a junction that starves an entry hides that entry's queue outside the network."""
+    SUMO could not yet insert, and whose route meets this junction first, have waited to enter:
+    without it (0, sumo-rl's), a junction that starves an entry hides that entry's queue outside
+    the network."""
     before_total = before.accumulated_waiting + pending * before.pending_waiting
     return (before_total - now.accumulated_waiting - pending * now.pending_waiting) / scale
 

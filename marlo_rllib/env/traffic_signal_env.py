@@ -260,6 +260,7 @@ class TrafficSignalEnv(ParallelEnv):
         self._lanes = list(rows)
         if self.reward_fn.needs_vehicle_ids:
             self._vehicle_lanes = list(dict.fromkeys(lane for j in self.junctions.values() for lane in j.in_lanes))
+        self._edge_light = {edge: agent for agent, j in self.junctions.items() for edge in j.in_edges}
 
     def _vector_size(self, agent: str) -> int:
         return self.observation_fn.size(self.layouts[agent]) + len(self._ids[agent])
@@ -313,6 +314,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.traffic = {a: JunctionTraffic.empty(len(j.in_lanes), len(j.out_lanes)) for a, j in self.junctions.items()}
         self._waiting_on_arrival: dict[str, dict[str, float]] = {a: {} for a in self.junctions}
         self._pending_since: dict[str, float] = {}
+        self._first_light: dict[str, str | None] = {}
         self.counts = StepCounts()
         self._network = np.zeros(2, dtype=np.float32)
         self.agents = self.possible_agents[:]
@@ -430,15 +432,18 @@ class TrafficSignalEnv(ParallelEnv):
         return float(sum(w - arrival[v] for v, w in waiting.items()))
 
     def _pending_waiting(self) -> dict[str, float]:
-        """Per junction: how long the vehicles SUMO could not yet insert on its incoming edges have waited
-        (counted from the step they were first pending)."""
+        """Per junction: how long the vehicles SUMO could not yet insert have waited (counted from the
+        step they were first pending), each at the first traffic light on its route: an entry edge
+        may lie upstream of every controlled lane, its backlog behind a queue that spilled back."""
         since: dict[str, float] = {}
         totals = dict.fromkeys(self.junctions, 0.0)
-        for agent, junction in self.junctions.items():
-            for edge in sorted(junction.in_edges):
-                for vehicle in self._conn.edge.getPendingVehicles(edge):
-                    since[vehicle] = self._pending_since.get(vehicle, self.time)
-                    totals[agent] += self.time - since[vehicle]
+        for vehicle in self._conn.simulation.getPendingVehicles():
+            since[vehicle] = self._pending_since.get(vehicle, self.time)
+            if vehicle not in self._first_light:
+                route = self._conn.vehicle.getRoute(vehicle)
+                self._first_light[vehicle] = next((self._edge_light[e] for e in route if e in self._edge_light), None)
+            if (agent := self._first_light[vehicle]) is not None:
+                totals[agent] += self.time - since[vehicle]
         self._pending_since = since
         return totals
 
