@@ -24,7 +24,7 @@ class JunctionTraffic:
     vehicles: frozenset[str] = field(default_factory=frozenset)  # ids on incoming lanes, when tracked
     # waiting time the vehicles on the incoming lanes accumulated since they reached them [s], when tracked
     accumulated_waiting: float = 0.0
-    # time the vehicles waiting to be inserted on the incoming lanes' edges have waited so far [s], when tracked
+    # time the vehicles SUMO has not yet inserted, whose route meets this light first, have waited [s], when tracked
     pending_waiting: float = 0.0
 
     @classmethod
