@@ -182,22 +182,21 @@ def main() -> int:
     minutes: dict[str, float] = {}
     for name in names:
         run = work / name
-        if not all((run / "eval").with_name("eval" if d == 1.0 else f"eval_{d:g}").is_dir() for d in demands):
-            if not (run / "state.json").is_file():
-                marlo(
-                    [
-                        "train",
-                        "--scenario",
-                        args.scenario,
-                        *budget,
-                        "--out",
-                        str(work),
-                        "--run-name",
-                        name,
-                        *VARIANTS[name][1],
-                    ],
-                    work / f"{name}.train.log",
-                )
+        if not (run / "state.json").is_file():
+            marlo(
+                [
+                    "train",
+                    "--scenario",
+                    args.scenario,
+                    *budget,
+                    "--out",
+                    str(work),
+                    "--run-name",
+                    name,
+                    *VARIANTS[name][1],
+                ],
+                work / f"{name}.train.log",
+            )
         rows[name] = {
             d: next(iter(evaluate(f"ckpt:{run}", run / "eval", d, work / f"{name}.eval.log").values())) for d in demands
         }
