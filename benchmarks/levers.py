@@ -49,6 +49,7 @@ MORE_UPDATES = [
     "--set=training.minibatch_size=256",
     "--set=training.num_epochs=10",
 ]
+SMALL_NET = ["--set", "model.fcnet_hiddens=[64, 64]"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "gamma995": ("gamma 0.995, lambda 0.95 (the preset before this screen)", SEED_004_GAMMA),
     "gamma95": ("gamma 0.95, lambda 0.9", GAMMA_95),
@@ -95,6 +96,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         MORE_UPDATES,
     ),
     "default": ("the default", []),
+    "small_net": ("the default with hidden layers of 64 and 64 (not 256 and 256)", SMALL_NET),
+    "small_net_more_updates": (
+        "small_net, minibatch 512, 10 epochs (3.3x the default's updates per env step)",
+        [*SMALL_NET, "--set=training.minibatch_size=512", "--set=training.num_epochs=10"],
+    ),
     "no_pending": (
         "the default reward blind to vehicles SUMO cannot insert (env.reward_params {pending: 0}, sumo-rl's)",
         ["--set", "env.reward_params={pending: 0}"],
