@@ -69,10 +69,13 @@ def _algos(args: argparse.Namespace) -> None:
     )
     for algorithm in algorithms:
         print(
-            f"\n{algorithm.name} presets ({algorithm.config_class().__name__}.training() names; "
-            f"rollout fragment {algorithm.rollout_fragment_length} env steps)"
+            f"\n{algorithm.name} presets ({algorithm.config_class().__name__}.training() names and the "
+            f"model's hidden layers; rollout fragment {algorithm.rollout_fragment_length} env steps)"
         )
-        cpu, gpu = _flat(algorithm.presets["cpu"]), _flat(algorithm.presets["gpu"])
+        cpu, gpu = (
+            _flat({**algorithm.presets[d], "model.fcnet_hiddens": list(algorithm.hidden_layers[d])})
+            for d in ("cpu", "gpu")
+        )
         _table([("key", "cpu", "gpu")] + [(key, str(cpu.get(key)), str(gpu.get(key))) for key in sorted({*cpu, *gpu})])
 
 

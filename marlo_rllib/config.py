@@ -61,7 +61,7 @@ class EnvSettings(_Section):
 
 class ModelSettings(_Section):
     fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)] = Field(
-        default_factory=lambda: [256, 256], description="hidden layer sizes"
+        default_factory=lambda: [256, 256], description="hidden layer sizes; default: the algorithm's (marlo algos)"
     )
     fcnet_activation: Literal["tanh", "relu", "silu"] = Field("tanh", description="hidden layers' activation")
     encoder: Literal["mlp", "phase"] = Field(
@@ -336,7 +336,8 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> Experiment
     check_keys(experiment, "experiment")
     check_keys(overrides, "--set")
     gpu = _first_given((overrides.get("resources") or {}).get("gpu"), (experiment.get("resources") or {}).get("gpu"))
-    preset = algorithm.presets["gpu" if gpu else "cpu"]
+    device = "gpu" if gpu else "cpu"
+    preset = algorithm.presets[device]
     for source, update in (("experiment", experiment), ("--set", overrides)):
         for key, value in (update.get("training") or {}).items():
             if key not in training_keys(algorithm.name):
@@ -346,7 +347,8 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> Experiment
                 )
             if key in preset:
                 _check_type(f"{source}: training.{key}", value, preset[key])
-    merged = deep_merge(deep_merge({"training": preset}, experiment), overrides)
+    defaults = {"training": preset, "model": {"fcnet_hiddens": list(algorithm.hidden_layers[device])}}
+    merged = deep_merge(deep_merge(defaults, experiment), overrides)
     merged["algorithm"] = algorithm.name
     chosen_stop = {**(experiment.get("stop") or {}), **(overrides.get("stop") or {})}
     if chosen_stop.get("minutes") is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Off-policy and asynchronous algorithms iterate in RLlib steps of 100 to 1,000 env steps, each
@@ -25,6 +25,8 @@ class AlgorithmSpec:
     presets: dict[str, dict[str, Any]]  # "cpu" and "gpu": RLlib training() parameters
     config_class: Callable[[], type[Any]]  # RLlib's AlgorithmConfig subclass
     masked_module_class: Callable[[], type]  # the RLModule of a shared policy
+    # model.fcnet_hiddens unless the user sets it, "cpu" and "gpu" as the presets
+    hidden_layers: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"cpu": (256, 256), "gpu": (256, 256)})
 
 
 CAPABILITIES = ("offline_only", "centralized_critic", "action_masking")
