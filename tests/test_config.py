@@ -82,6 +82,17 @@ def test_settings_of_the_wrong_type_or_range_are_one_line_errors(items, message)
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_hidden_layers_default_to_the_algorithms_and_yield_to_the_user():
+    assert compose({"scenario": "grid4x4"}, {}).model.fcnet_hiddens == [64, 64]  # PPO on a CPU
+    assert compose({"scenario": "grid4x4", "algorithm": "DQN"}, {}).model.fcnet_hiddens == [256, 256]
+    from_yaml = compose({"scenario": "grid4x4", "model": {"fcnet_hiddens": [128]}}, {})
+    assert from_yaml.model.fcnet_hiddens == [128]
+    from_cli = compose(
+        {"scenario": "grid4x4", "model": {"fcnet_hiddens": [128]}}, parse_set(["model.fcnet_hiddens=[32]"])
+    )
+    assert from_cli.model.fcnet_hiddens == [32]
+
+
 def test_a_wall_clock_budget_alone_has_no_step_budget_and_no_plateau_stop():
     minutes_only = compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}}).stop
     assert minutes_only.timesteps is None and minutes_only.patience is None
