@@ -184,5 +184,7 @@ def test_algos_lists_capabilities_and_presets():
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:6]}
     assert set(rows) == {"PPO", "APPO", "IMPALA", "DQN", "SAC"}
     assert rows["DQN"][1] == "no" and rows["SAC"][-1] == "no" and rows["PPO"][1] == "yes"  # critic, masking
-    assert "vtrace_clip_rho_threshold     1.0     1.0" in done.stdout
-    assert "actor_lr                                  0.0003" in done.stdout
+    settings = [line.split() for line in done.stdout.splitlines()]
+    assert ["vtrace_clip_rho_threshold", "1.0", "1.0"] in settings
+    assert ["actor_lr", "0.0003", "0.0005"] in settings
+    assert ["model.fcnet_hiddens", "[64,", "64]", "[256,", "256]"] in settings  # PPO: its CPU and GPU widths
