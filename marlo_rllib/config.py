@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from marlo_rllib.algorithms.spec import HIDDEN_LAYERS
 from marlo_rllib.errors import UserError
 
 ScoreMetric = Literal["return", "delay"]  # what scores checkpoints: the evaluation return or delay
@@ -61,7 +62,8 @@ class EnvSettings(_Section):
 
 class ModelSettings(_Section):
     fcnet_hiddens: Annotated[list[AtLeastOne], Field(min_length=1)] = Field(
-        default_factory=lambda: [256, 256], description="hidden layer sizes; default: the algorithm's (marlo algos)"
+        default_factory=lambda: list(HIDDEN_LAYERS),
+        description="hidden layer sizes; default: the algorithm's (marlo algos)",
     )
     fcnet_activation: Literal["tanh", "relu", "silu"] = Field("tanh", description="hidden layers' activation")
     encoder: Literal["mlp", "phase"] = Field(

@@ -10,6 +10,7 @@ from typing import Any
 # followed by an evaluation episode (720 env steps on most maps): SAC spent most of a run evaluating.
 # An iteration of PPO's CPU train batch evaluates as often per env step as PPO.
 ITERATION_ENV_STEPS = 4096
+HIDDEN_LAYERS = (256, 256)  # an algorithm's model.fcnet_hiddens unless its spec says otherwise
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class AlgorithmSpec:
     config_class: Callable[[], type[Any]]  # RLlib's AlgorithmConfig subclass
     masked_module_class: Callable[[], type]  # the RLModule of a shared policy
     # model.fcnet_hiddens unless the user sets it, "cpu" and "gpu" as the presets
-    hidden_layers: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"cpu": (256, 256), "gpu": (256, 256)})
+    hidden_layers: dict[str, tuple[int, ...]] = field(
+        default_factory=lambda: {"cpu": HIDDEN_LAYERS, "gpu": HIDDEN_LAYERS}
+    )
 
 
 CAPABILITIES = ("offline_only", "centralized_critic", "action_masking")
