@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 # A short real training (2.5 minutes of PPO on grid4x4), then its best checkpoint against fixed-time and max-pressure.
 demo: setup
 	rm -rf checkpoints/demo
-	$(VENV)/bin/marlo train --scenario grid4x4 --minutes 2.5 --out checkpoints --run-name demo
+	$(VENV)/bin/marlo train --scenario grid4x4 --timesteps 40960 --out checkpoints --run-name demo
 	$(VENV)/bin/marlo benchmark --scenario grid4x4 --controllers fixed,max_pressure,ckpt:checkpoints/demo \
 		--episodes 2 --out checkpoints/demo/benchmark
 
