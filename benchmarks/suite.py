@@ -211,6 +211,16 @@ def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: s
     plt.close(figure)
 
 
+def minutes_to_reach(run_dir: Path, delay: float) -> tuple[float, int] | None:
+    """Wall-clock minutes and iteration at which training's evaluation episode first scored `delay` or less."""
+    import csv
+
+    for row in csv.DictReader((run_dir / "progress.csv").open()):
+        if row["eval_delay"] and float(row["eval_delay"]) <= delay:
+            return float(row["time_s"]) / 60, int(row["iteration"])
+    return None
+
+
 def write_map(
     name: str,
     tables: dict[str, dict],
@@ -252,6 +262,12 @@ def write_map(
         f"{state['iteration']} iterations, {state['time_s'] / 60:.1f} minutes; evaluated: its best checkpoint "
         f"(iteration {best.get('iteration')}, {best.get('timesteps')} env steps, by evaluation delay).",
     ]
+    reached = minutes_to_reach(run_dir, base["max_pressure"]["delay"])
+    lines.append(
+        f"Its evaluation episode (demand 1.0) first scored max-pressure's mean delay "
+        f"({base['max_pressure']['delay']:.2f} s) after "
+        + (f"{reached[0]:.1f} minutes (iteration {reached[1]})." if reached else "never, within the budget.")
+    )
     if plain_info:
         lines.append(
             f"plain: sumo-rl's SumoEnvironment + stock RLlib PPO (sumo-rl's example settings, "

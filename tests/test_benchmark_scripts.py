@@ -32,3 +32,16 @@ def test_bad_input_is_one_line_and_exit_2(script, args, message):
         timeout=120,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+@pytest.mark.unit
+def test_suite_reports_when_training_first_reached_a_delay(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from suite import minutes_to_reach
+
+    (tmp_path / "progress.csv").write_text(
+        "iteration,time_s,eval_delay\n1,30,90.0\n2,60,\n3,90,40.5\n4,120,37.0\n5,150,39.0\n"
+    )
+    assert minutes_to_reach(tmp_path, 38.0) == (2.0, 4)
+    assert minutes_to_reach(tmp_path, 40.5) == (1.5, 3)
+    assert minutes_to_reach(tmp_path, 10.0) is None
