@@ -101,6 +101,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "small_net, minibatch 512, 10 epochs (3.3x the default's updates per env step)",
         [*SMALL_NET, "--set=training.minibatch_size=512", "--set=training.num_epochs=10"],
     ),
+    "adv_per_junction": (
+        "the default, PPO advantages standardised per junction, not over the shared module's batch",
+        ["--set", "training.advantages_per_junction=true"],
+    ),
     "no_pending": (
         "the default reward blind to vehicles SUMO cannot insert (env.reward_params {pending: 0}, sumo-rl's)",
         ["--set", "env.reward_params={pending: 0}"],

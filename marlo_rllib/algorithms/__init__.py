@@ -22,6 +22,9 @@ OFFLINE_TRAINING_KEYS = frozenset({"dataset_num_iters_per_learner"})  # RLlib's 
 # training_intensity counts env steps, and a shared module takes one transition per junction per env
 # step; build_config converts (an explicit training_intensity wins).
 REPLAY_RATIO = "agent_replay_ratio"
+# marlo's own, PPO: standardise GAE advantages per junction instead of over the module's batch
+# (training/advantages.py); build_config turns it into the learner class.
+ADVANTAGES_PER_JUNCTION = "advantages_per_junction"
 
 
 def get_algorithm(name: str) -> AlgorithmSpec:
@@ -83,4 +86,6 @@ def training_keys(name: str) -> frozenset[str]:
             }
     if "training_intensity" in names and not algorithm.offline_only:
         names.add(REPLAY_RATIO)
+    if algorithm.name == "PPO":
+        names.add(ADVANTAGES_PER_JUNCTION)
     return frozenset(names - {"self"})

@@ -12,7 +12,15 @@ from marlo_rllib.algorithms.spec import AlgorithmSpec
 # decision: cologne8, 100k env steps, held-out seeds: 29.2 s delay against 34.4 s, 25.2 s with the
 # junction one-hot (env.agent_id), 20.5 s with the accumulated-waiting reward; max-pressure 26.6
 # (docs/LEARNING.md, "levers").
-_COMMON = {"gamma": 0.95, "lambda_": 0.9, "clip_param": 0.1, "grad_clip": 1.0, "entropy_coeff": 0.01, "kl_coeff": 0.2}
+_COMMON = {
+    "gamma": 0.95,
+    "lambda_": 0.9,
+    "clip_param": 0.1,
+    "grad_clip": 1.0,
+    "entropy_coeff": 0.01,
+    "kl_coeff": 0.2,
+    "advantages_per_junction": False,
+}
 PRESETS: dict[str, dict[str, Any]] = {
     # A shared module sees every junction's steps: a 4096-env-step batch is 65,536 agent steps on grid4x4.
     # Minibatches of 1024 at lr 5e-4 for 6 epochs halve the CPU learner's time per iteration against

@@ -8,7 +8,7 @@ import math
 from functools import partial
 from typing import Any
 
-from marlo_rllib.algorithms import REPLAY_RATIO, get_algorithm
+from marlo_rllib.algorithms import ADVANTAGES_PER_JUNCTION, REPLAY_RATIO, get_algorithm
 from marlo_rllib.algorithms.dqn import BUFFER as PRIORITIZED_BUFFER
 from marlo_rllib.config import ExperimentConfig, ResourceSettings, middle_demand_scale
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
@@ -117,6 +117,10 @@ def build_config(
     replay_ratio = training.pop(REPLAY_RATIO, None)
     if replay_ratio is not None and training.get("training_intensity") is None:
         training["training_intensity"] = replay_ratio * transitions_per_env_step
+    if training.pop(ADVANTAGES_PER_JUNCTION, False):
+        from marlo_rllib.training.advantages import PerJunctionAdvantagesPPOLearner
+
+        training["learner_class"] = PerJunctionAdvantagesPPOLearner
     buffer = training.get("replay_buffer_config")
     if isinstance(buffer, dict) and buffer.get("type") == PRIORITIZED_BUFFER:
         training["replay_buffer_config"] = {**buffer, "transitions_per_env_step": transitions_per_env_step}

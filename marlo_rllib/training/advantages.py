@@ -1,0 +1,50 @@
+"""PPO advantages standardised per junction instead of per module.
+
+RLlib standardises GAE advantages over a module's whole batch. A module shared by junctions of
+different traffic then learns mostly from the busiest junctions, whose rewards (and so advantages)
+are largest; a quiet junction's signal is scaled down to noise. Standardising each junction's
+advantages on their own gives every junction the same weight in the policy gradient, as one
+module per junction would, while the network stays shared. Standardisation is affine, so applying
+it per junction after RLlib's per-module pass gives the same result as applying it alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.evaluation.postprocessing import Postprocessing
+
+
+class StandardiseAdvantagesPerAgent(ConnectorV2):
+    """Learner connector piece, after GeneralAdvantageEstimation: per (module, agent) standardisation."""
+
+    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], **kwargs: Any) -> Any:
+        # A module's rows follow its single-agent episodes in this order (GeneralAdvantageEstimation relies on it too).
+        rows: dict[str, dict[Any, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
+        starts: dict[str, int] = defaultdict(int)
+        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
+            for module_id, module_batch in batch.items():
+                if Postprocessing.ADVANTAGES in module_batch and episode.module_id in (None, module_id):
+                    start = starts[module_id]
+                    rows[module_id][episode.agent_id].append(torch.arange(start, start + len(episode)))
+                    starts[module_id] = start + len(episode)
+        for module_id, by_agent in rows.items():
+            advantages = batch[module_id][Postprocessing.ADVANTAGES]
+            if starts[module_id] != len(advantages):  # padded (stateful) batches keep RLlib's standardisation
+                continue
+            for pieces in by_agent.values():
+                index = torch.cat(pieces).to(advantages.device)
+                values = advantages[index]
+                advantages[index] = (values - values.mean()) / values.std(correction=0).clamp(min=1e-4)
+        return batch
+
+
+class PerJunctionAdvantagesPPOLearner(PPOTorchLearner):
+    def build(self) -> None:
+        super().build()
+        if self._learner_connector is not None:
+            self._learner_connector.append(StandardiseAdvantagesPerAgent())
