@@ -117,10 +117,11 @@ def build_config(
     replay_ratio = training.pop(REPLAY_RATIO, None)
     if replay_ratio is not None and training.get("training_intensity") is None:
         training["training_intensity"] = replay_ratio * transitions_per_env_step
+    learner_class = None
     if training.pop(ADVANTAGES_PER_JUNCTION, False):
         from marlo_rllib.training.advantages import PerJunctionAdvantagesPPOLearner
 
-        training["learner_class"] = PerJunctionAdvantagesPPOLearner
+        learner_class = PerJunctionAdvantagesPPOLearner
     buffer = training.get("replay_buffer_config")
     if isinstance(buffer, dict) and buffer.get("type") == PRIORITIZED_BUFFER:
         training["replay_buffer_config"] = {**buffer, "transitions_per_env_step": transitions_per_env_step}
@@ -144,7 +145,11 @@ def build_config(
             num_cpus_per_env_runner=resources.num_cpus_per_env_runner,
         )
         .resources(num_cpus_for_main_process=resources.num_cpus_for_main_process)
-        .learners(num_learners=resources.num_learners, num_gpus_per_learner=gpus_per_learner(resources))
+        .learners(
+            num_learners=resources.num_learners,
+            num_gpus_per_learner=gpus_per_learner(resources),
+            **({"learner_class": learner_class} if learner_class else {}),
+        )
         .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config.policy))
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=model)
         .training(**training)
