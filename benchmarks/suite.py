@@ -185,15 +185,21 @@ def evaluate(
     return rows
 
 
-def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: str) -> None:
+def evaluated_iterations(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of a run's progress.csv that carry an evaluation delay, in order."""
     import csv
 
+    with (run_dir / "progress.csv").open() as rows:
+        return [row for row in csv.DictReader(rows) if row["eval_delay"]]
+
+
+def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in csv.DictReader((run_dir / "progress.csv").open()) if r["eval_delay"]]
+    rows = evaluated_iterations(run_dir)
     figure, axis = plt.subplots(figsize=(7, 4))
     axis.plot(
         [float(r["time_s"]) / 60 for r in rows],
@@ -213,10 +219,8 @@ def plot_curve(run_dir: Path, references: dict[str, float], path: Path, title: s
 
 def minutes_to_reach(run_dir: Path, delay: float) -> tuple[float, int] | None:
     """Wall-clock minutes and iteration at which training's evaluation episode first scored `delay` or less."""
-    import csv
-
-    for row in csv.DictReader((run_dir / "progress.csv").open()):
-        if row["eval_delay"] and float(row["eval_delay"]) <= delay:
+    for row in evaluated_iterations(run_dir):
+        if float(row["eval_delay"]) <= delay:
             return float(row["time_s"]) / 60, int(row["iteration"])
     return None
 

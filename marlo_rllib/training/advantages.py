@@ -22,16 +22,16 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 class StandardiseAdvantagesPerAgent(ConnectorV2):
     """Learner connector piece, after GeneralAdvantageEstimation: per (module, agent) standardisation."""
 
-    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], **kwargs: Any) -> Any:
+    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[Any, Any], **kwargs: Any) -> Any:
         # A module's rows follow its single-agent episodes in this order (GeneralAdvantageEstimation relies on it too).
-        rows: dict[str, dict[Any, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
-        starts: dict[str, int] = defaultdict(int)
+        rows: dict[Any, dict[Any, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
+        starts: dict[Any, int] = defaultdict(int)
         for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
-            for module_id, module_batch in batch.items():
-                if Postprocessing.ADVANTAGES in module_batch and episode.module_id in (None, module_id):
-                    start = starts[module_id]
-                    rows[module_id][episode.agent_id].append(torch.arange(start, start + len(episode)))
-                    starts[module_id] = start + len(episode)
+            module_id = episode.module_id
+            if Postprocessing.ADVANTAGES in batch.get(module_id, {}):
+                start = starts[module_id]
+                rows[module_id][episode.agent_id].append(torch.arange(start, start + len(episode)))
+                starts[module_id] = start + len(episode)
         for module_id, by_agent in rows.items():
             advantages = batch[module_id][Postprocessing.ADVANTAGES]
             if starts[module_id] != len(advantages):  # padded (stateful) batches keep RLlib's standardisation

@@ -148,7 +148,7 @@ def build_config(
         .learners(
             num_learners=resources.num_learners,
             num_gpus_per_learner=gpus_per_learner(resources),
-            **({"learner_class": learner_class} if learner_class else {}),
+            learner_class=learner_class,  # None: the algorithm's own
         )
         .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config.policy))
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=model)
