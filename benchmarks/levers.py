@@ -113,6 +113,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "the default, each training episode's demand scale drawn from [0.7, 1.3] (evaluated during training at 1.0)",
         ["--set", "env.demand_scale=[0.7, 1.3]"],
     ),
+    "eval_every_2": (
+        "the default, an evaluation episode every 2nd iteration (evaluation.interval 2), not every one",
+        ["--set", "evaluation.interval=2"],
+    ),
 }
 
 
@@ -190,6 +194,7 @@ def main() -> int:
         for name in BASELINES:
             rows[name][demand] = baselines[name]
     minutes: dict[str, float] = {}
+    env_steps: dict[str, int] = {}
     for name in names:
         run = work / name
         if not (run / "state.json").is_file():
@@ -212,6 +217,7 @@ def main() -> int:
         }
         progress = list(csv.DictReader((run / "progress.csv").open()))
         minutes[name] = float(progress[-1]["time_s"]) / 60
+        env_steps[name] = int(progress[-1]["timesteps"])
         print(name, ", ".join(f"{d:g}: {rows[name][d]['delay']['mean']:.2f}" for d in demands), flush=True)
 
     reference = {d: rows["max_pressure"][d]["delay"]["mean"] for d in demands}
@@ -230,8 +236,8 @@ def main() -> int:
         "",
         "| controller | "
         + " | ".join(f"delay at {d:g} (s) | waiting (s) | vs max-pressure" for d in demands)
-        + " | training minutes |",
-        "|---|" + "---|---|---|" * len(demands) + "---|",
+        + " | training minutes | env steps trained |",
+        "|---|" + "---|---|---|" * len(demands) + "---|---|",
     ]
     for name, by_demand in rows.items():
         label = f"{name}: {VARIANTS[name][0]}" if name in VARIANTS else name
@@ -240,7 +246,8 @@ def main() -> int:
             f"{row['waiting_time']['mean']:.2f} | {row['delay']['mean'] / reference[d]:.3f}"
             for d, row in by_demand.items()
         ]
-        lines.append(f"| {label} | {' | '.join(cells)} | {f'{minutes[name]:.1f}' if name in minutes else '-'} |")
+        trained = f"{minutes[name]:.1f} | {env_steps[name]:,}" if name in minutes else "- | -"
+        lines.append(f"| {label} | {' | '.join(cells)} | {trained} |")
     title = f"levers {args.scenario}" + (f" {args.screen}" if args.screen else "")
     write_section(
         LEARNING,
