@@ -78,6 +78,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         PLAIN_OPTIMISER,
     ),
     "phase_obs": ("the default, observation phase (per green: what it serves)", ["--set", "env.observation=phase"]),
+    "pressure_obs": (
+        "the default, observation pressure (per incoming lane: its density minus its exits')",
+        ["--set", "env.observation=pressure"],
+    ),
     "phase_model": (
         "observation phase, one network scoring every green (model.encoder phase, FRAP-like)",
         ["--set", "env.observation=phase", "--set", "model.encoder=phase"],
