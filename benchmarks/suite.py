@@ -243,7 +243,12 @@ def write_map(
     state = json.loads((run_dir / "state.json").read_text())
     best = state.get("best") or {}
     plain_info = json.loads((plain / "plain.json").read_text()) if plain else None
-    base = tables["1"]  # training evaluates at demand 1.0
+    from marlo_rllib.scenarios import load_scenario
+
+    # training's evaluation episodes run the scenario's first evaluation-only traffic where it has one
+    evaluated_traffic = next(iter(load_scenario(name).evaluation_traffic), None)
+    evaluated = f"1 ({evaluated_traffic})" if evaluated_traffic else "1"
+    base = tables[evaluated]
     plot_curve(
         run_dir,
         {
@@ -252,7 +257,7 @@ def write_map(
             **({"plain (final)": base["plain"]["delay"]} if "plain" in base else {}),
         },
         docs / "learning_curve.png",
-        f"{label}: evaluation delay while training",
+        f"{label}: evaluation delay while training (demand {evaluated})",
     )
     train = " ".join(["marlo train --scenario", name, "--minutes", f"{minutes:g}", *timing_args(name, resco)])
     lines = [
@@ -268,8 +273,8 @@ def write_map(
     ]
     reached = minutes_to_reach(run_dir, base["max_pressure"]["delay"])
     lines.append(
-        f"Its evaluation episode (demand 1.0) first scored max-pressure's mean delay "
-        f"({base['max_pressure']['delay']:.2f} s) after "
+        f"Its evaluation episode (demand {evaluated}) first scored max-pressure's mean delay "
+        f"({base['max_pressure']['delay']:.2f} s) at that demand after "
         + (f"{reached[0]:.1f} minutes (iteration {reached[1]})." if reached else "never, within the budget.")
     )
     if plain_info:
