@@ -118,6 +118,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "the default, each training episode's demand scale drawn from [0.7, 1.3] (evaluated during training at 1.0)",
         ["--set", "env.demand_scale=[0.7, 1.3]"],
     ),
+    "pressure_reward": (
+        "the default, reward pressure (minus the vehicles on the incoming lanes, plus those on the outgoing)",
+        ["--set", "env.reward=pressure"],
+    ),
     "lane_scale_100": (
         "the default, queues and densities per 100 m of lane (env.lane_scale_m 100), not per the whole lane",
         ["--set", "env.lane_scale_m=100"],
