@@ -122,6 +122,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "the default, reward pressure (minus the vehicles on the incoming lanes, plus those on the outgoing)",
         ["--set", "env.reward=pressure"],
     ),
+    "time_loss_reward": (
+        "the default, reward time-loss (minus the time SUMO says the approaching vehicles lost in the step)",
+        ["--set", "env.reward=time-loss"],
+    ),
     "lane_scale_100": (
         "the default, queues and densities per 100 m of lane (env.lane_scale_m 100), not per the whole lane",
         ["--set", "env.lane_scale_m=100"],

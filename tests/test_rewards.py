@@ -10,13 +10,17 @@ from marlo_rllib.env.traffic import JunctionTraffic
 from marlo_rllib.errors import UserError
 
 
-def traffic(count, halting, waiting, out, vehicles=(), accumulated=0.0, pending=0.0):
+def traffic(count, halting, waiting, out, vehicles=(), accumulated=0.0, pending=0.0, loss=0.0):
     a = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
-    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles), accumulated, pending)
+    return JunctionTraffic(a(count), a(halting), a(waiting), a(out), frozenset(vehicles), accumulated, pending, loss)
 
 
-BEFORE = traffic([4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"}, accumulated=400.0, pending=30.0)
-NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"}, accumulated=250.0, pending=80.0)
+BEFORE = traffic(
+    [4, 2], [3, 1], [120, 30], [1, 1], {"a", "b", "c", "d", "e", "f"}, accumulated=400.0, pending=30.0, loss=9.0
+)
+NOW = traffic(
+    [5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"}, accumulated=250.0, pending=80.0, loss=25.0
+)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +30,8 @@ NOW = traffic([5, 1], [4, 0], [100, 10], [2, 3], {"c", "d", "e", "g", "h", "i"},
         ("diff-waiting-time", {"scale": 10}, (150 - 110) / 10),
         ("diff-accumulated-waiting", {}, (400 + 30 - 250 - 80) / 100),
         ("diff-accumulated-waiting", {"pending": 0}, (400 - 250) / 100),  # sumo-rl's: blind to the entry queue
+        ("time-loss", {}, (-25 + 30 - 80) / 100),
+        ("time-loss", {"pending": 0, "scale": 10}, -25 / 10),
         ("queue", {}, -4.0),
         ("pressure", {}, -(6 - 5)),
         ("stopped-ratio", {}, -4 / 6),
@@ -92,3 +98,17 @@ def test_every_registered_reward_runs_in_the_env(make_env):
             _, rewards, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
             assert all(np.isfinite(r) for r in rewards.values())
         env.close()
+
+
+def test_time_loss_reward_sums_the_loss_of_vehicles_approaching_each_light(make_env):
+    env = make_env("grid4x4", reward="time-loss", reward_params={"pending": 0, "scale": 1}, episode_seconds=400)
+    env.reset(seed=3)
+    lost_at_lights, last_loss = 0.0, {}
+    for _ in range(60):  # of 80 steps: SUMO still runs after the last
+        _, rewards, *_ = env.step({a: 0 for a in env.agents})
+        assert all(r <= 0 for r in rewards.values())
+        lost_at_lights -= sum(rewards.values())
+        last_loss.update({v: env._conn.vehicle.getTimeLoss(v) for v in env._conn.vehicle.getIDList()})
+    network_loss = sum(last_loss.values())  # every vehicle's loss so far, whether still running or arrived
+    # holding every light on its first green: most of the loss is queueing at the lights, none is counted twice
+    assert 0.5 * network_loss < lost_at_lights <= network_loss

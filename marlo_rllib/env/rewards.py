@@ -34,6 +34,14 @@ def diff_accumulated_waiting(
     return (before_total - now.accumulated_waiting - pending * now.pending_waiting) / scale
 
 
+def time_loss(now: JunctionTraffic, before: JunctionTraffic, scale: float = 100.0, pending: float = 1.0) -> float:
+    """Minus the time the vehicles on the incoming lanes lost during the step (SUMO's per-vehicle
+    timeLoss: time behind the free-flow trip), over `scale` seconds; summed over an episode, minus
+    the delay incurred at this junction, the quantity the benchmarks report. `pending` weighs the
+    change of the wait of vehicles SUMO could not yet insert, as in diff-accumulated-waiting."""
+    return (-now.time_loss + pending * (before.pending_waiting - now.pending_waiting)) / scale
+
+
 def queue(now: JunctionTraffic, before: JunctionTraffic, scale: float = 1.0) -> float:
     """Minus the halting vehicles on the incoming lanes."""
     return -float(now.in_halting.sum()) / scale
@@ -58,6 +66,7 @@ def throughput(now: JunctionTraffic, before: JunctionTraffic, scale: float = 1.0
 TERMS: dict[str, Callable[..., float]] = {
     "diff-waiting-time": diff_waiting_time,
     "diff-accumulated-waiting": diff_accumulated_waiting,
+    "time-loss": time_loss,
     "queue": queue,
     "pressure": pressure,
     "stopped-ratio": stopped_ratio,
@@ -71,6 +80,7 @@ class Reward:
     fn: Callable[[JunctionTraffic, JunctionTraffic], float]
     needs_vehicle_ids: bool
     needs_accumulated_waiting: bool = False
+    needs_time_loss: bool = False
 
     def __call__(self, now: JunctionTraffic, before: JunctionTraffic) -> float:
         return self.fn(now, before)
@@ -89,8 +99,9 @@ def _bind(name: str, params: dict[str, Any]) -> Reward:
     accumulated = fn is diff_accumulated_waiting
     return Reward(
         lambda now, before: fn(now, before, **params),
-        needs_vehicle_ids=fn is throughput or accumulated,
+        needs_vehicle_ids=fn in (throughput, time_loss) or accumulated,
         needs_accumulated_waiting=accumulated,
+        needs_time_loss=fn is time_loss,
     )
 
 
@@ -116,4 +127,5 @@ def make_reward(name: str, params: dict[str, Any] | None = None) -> Reward:
         lambda now, before: sum(w * r(now, before) for w, r in parts),
         needs_vehicle_ids=any(r.needs_vehicle_ids for _, r in parts),
         needs_accumulated_waiting=any(r.needs_accumulated_waiting for _, r in parts),
+        needs_time_loss=any(r.needs_time_loss for _, r in parts),
     )

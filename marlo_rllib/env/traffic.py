@@ -26,6 +26,8 @@ class JunctionTraffic:
     accumulated_waiting: float = 0.0
     # time the vehicles SUMO has not yet inserted, whose route meets this light first, have waited [s], when tracked
     pending_waiting: float = 0.0
+    # time the vehicles on the incoming lanes lost (SUMO's timeLoss) during the last step [s], when tracked
+    time_loss: float = 0.0
 
     @classmethod
     def empty(cls, n_in: int, n_out: int) -> JunctionTraffic:

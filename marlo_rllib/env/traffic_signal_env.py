@@ -322,6 +322,7 @@ class TrafficSignalEnv(ParallelEnv):
                 self._conn.trafficlight.setRedYellowGreenState(agent, junction.greens[0])
         self.traffic = {a: JunctionTraffic.empty(len(j.in_lanes), len(j.out_lanes)) for a, j in self.junctions.items()}
         self._waiting_on_arrival: dict[str, dict[str, float]] = {a: {} for a in self.junctions}
+        self._time_loss_seen: dict[str, dict[str, float]] = {a: {} for a in self.junctions}
         self._pending_since: dict[str, float] = {}
         self._first_light: dict[str, str | None] = {}
         self.counts = StepCounts()
@@ -415,14 +416,21 @@ class TrafficSignalEnv(ParallelEnv):
         table = np.array([[results[lane][v] for v in LANE_VARS] for lane in self._lanes], dtype=np.float32)
         vehicles_on = {lane: results[lane][tc.LAST_STEP_VEHICLE_ID_LIST] for lane in self._vehicle_lanes}
         traffic = {}
-        tracked = self.reward_fn.needs_accumulated_waiting
-        pending = self._pending_waiting() if tracked else {}
+        tracked, losses = self.reward_fn.needs_accumulated_waiting, self.reward_fn.needs_time_loss
+        pending = self._pending_waiting() if tracked or losses else {}
         for agent, j in self.junctions.items():
             ids = frozenset(v for lane in j.in_lanes for v in vehicles_on[lane]) if vehicles_on else frozenset()
             rows = table[j.in_idx]
             accumulated = self._accumulated_waiting(agent, ids) if tracked else 0.0
             traffic[agent] = JunctionTraffic(
-                rows[:, 0], rows[:, 1], rows[:, 2], table[j.out_idx, 0], ids, accumulated, pending.get(agent, 0.0)
+                rows[:, 0],
+                rows[:, 1],
+                rows[:, 2],
+                table[j.out_idx, 0],
+                ids,
+                accumulated,
+                pending.get(agent, 0.0),
+                self._step_time_loss(agent, ids) if losses else 0.0,
             )
         in_rows = table[np.concatenate([j.in_idx for j in self.junctions.values()])]
         present, halting, waiting = in_rows.sum(axis=0)
@@ -439,6 +447,14 @@ class TrafficSignalEnv(ParallelEnv):
         arrival = self._waiting_on_arrival[agent]
         self._waiting_on_arrival[agent] = arrival = {v: arrival.get(v, w) for v, w in waiting.items()}
         return float(sum(w - arrival[v] for v, w in waiting.items()))
+
+    def _step_time_loss(self, agent: str, vehicles: frozenset[str]) -> float:
+        """Time the vehicles on this junction's incoming lanes lost since the last step (a vehicle's
+        first step there counts from when it is first seen)."""
+        now = {v: self._conn.vehicle.getTimeLoss(v) for v in vehicles}
+        before = self._time_loss_seen[agent]
+        self._time_loss_seen[agent] = now
+        return float(sum(loss - before.get(v, loss) for v, loss in now.items()))
 
     def _pending_waiting(self) -> dict[str, float]:
         """Per junction: how long the vehicles SUMO could not yet insert have waited (counted from the
