@@ -126,10 +126,6 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "the default, reward time-loss (minus the time SUMO says the approaching vehicles lost in the step)",
         ["--set", "env.reward=time-loss"],
     ),
-    "lane_scale_100": (
-        "the default, queues and densities per 100 m of lane (env.lane_scale_m 100), not per the whole lane",
-        ["--set", "env.lane_scale_m=100"],
-    ),
     "eval_every_2": (
         "the default, an evaluation episode every 2nd iteration (evaluation.interval 2), not every one",
         ["--set", "evaluation.interval=2"],

@@ -58,11 +58,6 @@ class EnvSettings(_Section):
         True,
         description="a shared policy's observations end with the junction's one-hot (not with --policy independent)",
     )
-    lane_scale_m: Positive | None = Field(
-        None,
-        description="observations count a lane's queue and density per this many metres of it (clipped at 1); "
-        "none: per the lane's whole length",
-    )
 
 
 class ModelSettings(_Section):
@@ -204,7 +199,6 @@ class ExperimentConfig(_Section):
             "shared_spaces": self.policy != "independent",
             "state_in_infos": self.policy == "central" or None,
             "agent_id": (env.agent_id and self.policy != "independent") or None,
-            "lane_scale_m": env.lane_scale_m,
             "seed_base": TRAINING_SEED_BASE * (1 + self.seed),
             "traffic_scenario": env.traffic_scenario,
             # generated scenarios: evaluate on the held-out demand, if the scenario marks one

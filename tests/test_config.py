@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -245,15 +244,3 @@ def test_the_command_line_reaches_the_env_settings_in_one_pass():
     independent = compose({"scenario": "grid4x4"}, {"policy": "independent", "seed": 2}).env_config()
     assert independent["shared_spaces"] is False and "agent_id" not in independent
     assert independent["seed_base"] == 300_000
-
-
-def test_lane_scale_reaches_the_env_and_a_restored_policy():
-    from marlo_rllib.controllers.policy import PolicyController
-
-    env_config = compose({"scenario": "2x2grid"}, parse_set(["env.lane_scale_m=100"])).env_config()
-    assert env_config["lane_scale_m"] == 100.0
-    assert "lane_scale_m" not in compose({"scenario": "2x2grid"}, {}).env_config()
-    controller = PolicyController(Path("run"), {}, env_config)
-    assert controller.env_options["lane_scale_m"] == 100.0
-    with pytest.raises(UserError, match="env.lane_scale_m"):
-        compose({"scenario": "2x2grid"}, parse_set(["env.lane_scale_m=0"]))

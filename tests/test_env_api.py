@@ -7,7 +7,6 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from marlo_rllib.env import METRIC_NAMES, TrafficSignalEnv
-from marlo_rllib.errors import UserError
 from tests.conftest import masked_random_actions
 
 
@@ -103,26 +102,6 @@ def test_agent_id_ends_each_observation_with_the_junctions_one_hot(make_env):
         assert np.array_equal(vector[-len(agents) :], np.eye(len(agents))[i])
         assert np.array_equal(vector[: -len(agents)], reference[agent]["observations"])
     assert env.state().shape == env.state_space.shape
-
-
-def test_lane_scale_counts_vehicles_per_metres_of_lane_not_per_lane(make_env):
-    whole = make_env("grid4x4", episode_seconds=60)
-    whole.reset(seed=1)
-    for _ in range(6):
-        observations, *_ = whole.step({a: 0 for a in whole.agents})
-    whole.close()
-    scaled = make_env("grid4x4", episode_seconds=60, lane_scale_m=50.0)
-    scaled.reset(seed=1)
-    for _ in range(6):
-        scaled_observations, *_ = scaled.step({a: 0 for a in scaled.agents})
-    for agent, junction in scaled.junctions.items():
-        length = whole.junctions[agent].in_capacity * 7.5  # grid4x4's lanes are longer than 50 m
-        assert np.allclose(junction.in_capacity * 7.5, np.minimum(length, 50.0))
-        # same seed, same actions: the same vehicles, read as larger (or clipped) fractions
-        assert np.all(scaled_observations[agent] >= observations[agent] - 1e-6)
-    assert any((scaled_observations[a] > observations[a] + 1e-6).any() for a in scaled.agents)
-    with pytest.raises(UserError, match="lane_scale_m"):
-        TrafficSignalEnv("grid4x4", lane_scale_m=-1.0)
 
 
 @pytest.mark.parametrize("observation", ["default", "neighbors", "pressure"])

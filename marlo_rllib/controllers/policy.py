@@ -60,7 +60,6 @@ class PolicyController(Controller):
             "observation": env_config.get("observation"),
             "timing": env_config.get("timing") or {},
             "agent_id": bool(env_config.get("agent_id")),
-            "lane_scale_m": env_config.get("lane_scale_m"),
         }
 
     def module_id(self, agent: str) -> str:

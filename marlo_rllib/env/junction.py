@@ -66,7 +66,7 @@ def is_green(state: str) -> bool:
     return "y" not in state.lower() and any(c in "Gg" for c in state)
 
 
-def read_junction(conn: Any, tls_id: str, lane_scale_m: float | None = None) -> Junction:
+def read_junction(conn: Any, tls_id: str) -> Junction:
     program = conn.trafficlight.getProgram(tls_id)
     logics = conn.trafficlight.getAllProgramLogics(tls_id)
     logic = next((lg for lg in logics if lg.programID == program), logics[0])
@@ -87,10 +87,7 @@ def read_junction(conn: Any, tls_id: str, lane_scale_m: float | None = None) -> 
     )
 
     def capacity(lanes: dict[str, int]) -> np.ndarray:
-        lengths = [conn.lane.getLength(lane) for lane in lanes]
-        if lane_scale_m is not None:
-            lengths = [min(length, lane_scale_m) for length in lengths]
-        return np.array([max(length / VEHICLE_SPACE_M, 1.0) for length in lengths], dtype=np.float32)
+        return np.array([max(conn.lane.getLength(lane) / VEHICLE_SPACE_M, 1.0) for lane in lanes], dtype=np.float32)
 
     return Junction(
         id=tls_id,

@@ -79,7 +79,6 @@ class TrafficSignalEnv(ParallelEnv):
         traffic_scenario: str | int | None = None,
         state_in_infos: bool = False,
         agent_id: bool = False,
-        lane_scale_m: float | None = None,
     ) -> None:
         """
         scenario: a ScenarioSpec, a catalog name or a YAML path.
@@ -99,9 +98,6 @@ class TrafficSignalEnv(ParallelEnv):
         agent_id: end every observation vector with a one-hot of the junction's index, so that one
             shared policy can tell junctions apart (on heterogeneous nets their padded vectors alone
             may not).
-        lane_scale_m: observations give a lane's queue and density as vehicles per this many metres
-            of it (clipped at 1), not per its whole length, on which a long lane's few vehicles read as
-            tiny fractions.
         state_in_infos: put the global state (`state()`) into every agent's infos under "state",
             one array shared by all agents of a step, for a centralized critic on the learner.
         """
@@ -135,9 +131,6 @@ class TrafficSignalEnv(ParallelEnv):
         self.shared_spaces = shared_spaces
         self.state_in_infos = state_in_infos
         self.agent_id = agent_id
-        if lane_scale_m is not None and not 0 < lane_scale_m < math.inf:
-            raise UserError(f"lane_scale_m must be a positive length in metres, got {lane_scale_m}")
-        self.lane_scale_m = lane_scale_m
         if program not in PROGRAMS:
             raise UserError(f"unknown signal program {program!r}; valid: fixed, actuated")
         self.program = program
@@ -249,9 +242,7 @@ class TrafficSignalEnv(ParallelEnv):
         sumo.check_xml([self.net_file, *map(Path, self.spec.routes)])
         conn = sumo.start(self._sumo_command(with_routes=False, seed=0), self.backend, self.label)
         try:
-            junctions = {
-                tls: read_junction(conn, tls, self.lane_scale_m) for tls in sorted(conn.trafficlight.getIDList())
-            }
+            junctions = {tls: read_junction(conn, tls) for tls in sorted(conn.trafficlight.getIDList())}
         finally:
             conn.close()
         if not junctions:
