@@ -206,8 +206,7 @@ def main() -> int:
         baselines = evaluate(",".join(BASELINES), work / "baselines", demand, work / "baselines.log")
         for name in BASELINES:
             rows[name][demand] = baselines[name]
-    minutes: dict[str, float] = {}
-    env_steps: dict[str, int] = {}
+    last_progress: dict[str, dict[str, str]] = {}  # each variant's final progress.csv row
     for name in names:
         run = work / name
         if not (run / "state.json").is_file():
@@ -228,9 +227,8 @@ def main() -> int:
         rows[name] = {
             d: next(iter(evaluate(f"ckpt:{run}", run / "eval", d, work / f"{name}.eval.log").values())) for d in demands
         }
-        progress = list(csv.DictReader((run / "progress.csv").open()))
-        minutes[name] = float(progress[-1]["time_s"]) / 60
-        env_steps[name] = int(progress[-1]["timesteps"])
+        with (run / "progress.csv").open() as progress:
+            last_progress[name] = list(csv.DictReader(progress))[-1]
         print(name, ", ".join(f"{d:g}: {rows[name][d]['delay']['mean']:.2f}" for d in demands), flush=True)
 
     reference = {d: rows["max_pressure"][d]["delay"]["mean"] for d in demands}
@@ -259,7 +257,8 @@ def main() -> int:
             f"{row['waiting_time']['mean']:.2f} | {row['delay']['mean'] / reference[d]:.3f}"
             for d, row in by_demand.items()
         ]
-        trained = f"{minutes[name]:.1f} | {env_steps[name]:,}" if name in minutes else "- | -"
+        last = last_progress.get(name)
+        trained = f"{float(last['time_s']) / 60:.1f} | {int(last['timesteps']):,}" if last else "- | -"
         lines.append(f"| {label} | {' | '.join(cells)} | {trained} |")
     title = f"levers {args.scenario}" + (f" {args.screen}" if args.screen else "")
     write_section(

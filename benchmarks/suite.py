@@ -185,6 +185,11 @@ def evaluate(
     return rows
 
 
+def demand_key(scale: float, traffic: str | None = None) -> str:
+    """A row of a map's tables: the demand scale, and the traffic when it is not the training one."""
+    return f"{scale:g}" + (f" ({traffic})" if traffic else "")
+
+
 def evaluated_iterations(run_dir: Path) -> list[dict[str, str]]:
     """The rows of a run's progress.csv that carry an evaluation delay, in order."""
     import csv
@@ -247,7 +252,7 @@ def write_map(
 
     # training's evaluation episodes run the scenario's first evaluation-only traffic where it has one
     evaluated_traffic = next(iter(load_scenario(name).evaluation_traffic), None)
-    evaluated = f"1 ({evaluated_traffic})" if evaluated_traffic else "1"
+    evaluated = demand_key(1.0, evaluated_traffic)
     base = tables[evaluated]
     plot_curve(
         run_dir,
@@ -367,9 +372,11 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         run_dir = train_marlo(name, args.minutes, work, resco)
         plain = train_plain(name, args.minutes, work) if name in PLAIN_MAPS and not (args.no_plain or resco) else None
-        tables = {f"{scale:g}": evaluate(name, run_dir, plain, seeds, scale, None, work, resco) for scale in SCALES}
+        tables = {
+            demand_key(scale): evaluate(name, run_dir, plain, seeds, scale, None, work, resco) for scale in SCALES
+        }
         for traffic in load_scenario(name).evaluation_traffic:
-            tables[f"1 ({traffic})"] = evaluate(name, run_dir, plain, seeds, 1.0, traffic, work, resco)
+            tables[demand_key(1.0, traffic)] = evaluate(name, run_dir, plain, seeds, 1.0, traffic, work, resco)
         write_map(name, tables, run_dir, plain, command, args.minutes, seeds, resco)
         print(
             f"{name}: "
