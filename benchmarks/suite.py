@@ -250,9 +250,12 @@ def write_map(
     plain_info = json.loads((plain / "plain.json").read_text()) if plain else None
     from marlo_rllib.scenarios import load_scenario
 
-    # training's evaluation episodes run the scenario's first evaluation-only traffic where it has one
-    evaluated_traffic = next(iter(load_scenario(name).evaluation_traffic), None)
-    evaluated = demand_key(1.0, evaluated_traffic)
+    # the demand training's evaluation episodes ran: a table row only if it is not the default one
+    evaluated_traffic = json.loads((run_dir / "metadata.json").read_text())["env_config"].get(
+        "evaluation_traffic_scenario"
+    )
+    default_traffic = next(iter(load_scenario(name).training_traffic), None)
+    evaluated = demand_key(1.0, None if evaluated_traffic == default_traffic else evaluated_traffic)
     base = tables[evaluated]
     plot_curve(
         run_dir,

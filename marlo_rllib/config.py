@@ -201,8 +201,9 @@ class ExperimentConfig(_Section):
             "agent_id": (env.agent_id and self.policy != "independent") or None,
             "seed_base": TRAINING_SEED_BASE * (1 + self.seed),
             "traffic_scenario": env.traffic_scenario,
-            # generated scenarios: evaluate on the held-out demand, if the scenario marks one
-            "evaluation_traffic_scenario": env.traffic_scenario or next(iter(spec.evaluation_traffic), None),
+            # generated scenarios: every evaluation episode runs one training demand (the one benchmarks
+            # run by default), so that iterations compare; evaluation-only demands stay unseen
+            "evaluation_traffic_scenario": env.traffic_scenario or next(iter(spec.training_traffic), None),
         }
         return {key: value for key, value in settings.items() if value is not None}
 

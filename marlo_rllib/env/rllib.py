@@ -10,7 +10,8 @@ replay the same demand. RLlib's own per-runner reset seed (config.seed + worker_
 neighbouring runners overlap, so it is ignored; config.seed still seeds torch and numpy.
 
 Generated scenarios with several traffic demands: unless the config names one (`traffic_scenario`),
-env runner i runs training demand i-1, round-robin, so one shared policy learns from all at once.
+env runner i starts on training demand i-1 and takes the next one each episode, so one shared
+policy learns from all of them, whatever the number of runners.
 """
 
 from __future__ import annotations

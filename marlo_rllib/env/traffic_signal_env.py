@@ -93,8 +93,9 @@ class TrafficSignalEnv(ParallelEnv):
             episode draws its scale uniformly from it, by its SUMO seed (`episode_demand_scale`).
         time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
         render_mode: "human" shows sumo-gui (needs backend="traci").
-        traffic_scenario: for a generated scenario, which traffic demand: a name, or an index into the
-            training demands (round-robin); None is the first training demand.
+        traffic_scenario: for a generated scenario, which traffic demand: a name (every episode
+            runs it), or an index into the training demands: the first episode runs that one, each
+            reset moves on to the next (round-robin); None is the first training demand.
         agent_id: end every observation vector with a one-hot of the junction's index, so that one
             shared policy can tell junctions apart (on heterogeneous nets their padded vectors alone
             may not).
@@ -103,6 +104,11 @@ class TrafficSignalEnv(ParallelEnv):
         """
         spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
         self.spec = spec.materialize(traffic_scenario)
+        self._rotation: list[ScenarioSpec] = []  # the training demands, when episodes take turns on them
+        self._episodes = 0
+        if isinstance(traffic_scenario, int) and len(spec.training_traffic) > 1:
+            self._rotation = [spec.materialize(i) for i in range(len(spec.training_traffic))]
+            self._episodes = traffic_scenario
         assert self.spec.net is not None  # materialized
         self.net_file: Path = self.spec.net
         if backend not in sumo.BACKENDS:
@@ -127,7 +133,8 @@ class TrafficSignalEnv(ParallelEnv):
         self.observation_fn = OBSERVATIONS[self.observation_name]()
         self.backend = backend
         self.begin = self.spec.begin
-        self.end = self.begin + (episode_seconds or self.spec.episode_seconds)
+        self.episode_seconds = episode_seconds or self.spec.episode_seconds
+        self.end = self.begin + self.episode_seconds
         self.shared_spaces = shared_spaces
         self.state_in_infos = state_in_infos
         self.agent_id = agent_id
@@ -292,6 +299,11 @@ class TrafficSignalEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         """seed is SUMO's --seed; without one, each reset takes the next integer after the last."""
         self._close_simulation()
+        if self._rotation:
+            self.spec = self._rotation[self._episodes % len(self._rotation)]
+            self.begin = self.spec.begin
+            self.end = self.begin + self.episode_seconds
+        self._episodes += 1
         self.seed_used = self._next_seed if seed is None else int(seed)
         self._next_seed = self.seed_used + 1
         low, high = _scale_range(self.demand_scale)
