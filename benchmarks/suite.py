@@ -280,10 +280,12 @@ def write_map(
         f"(iteration {best.get('iteration')}, {best.get('timesteps')} env steps, by evaluation delay).",
     ]
     reached = minutes_to_reach(run_dir, base["max_pressure"]["delay"])
+    target = f"max-pressure's mean delay ({base['max_pressure']['delay']:.2f} s) at that demand"
     lines.append(
-        f"Its evaluation episode (demand {evaluated}) first scored max-pressure's mean delay "
-        f"({base['max_pressure']['delay']:.2f} s) at that demand after "
-        + (f"{reached[0]:.1f} minutes (iteration {reached[1]})." if reached else "never, within the budget.")
+        f"Its evaluation episode (demand {evaluated}) first scored {target} after {reached[0]:.1f} minutes "
+        f"(iteration {reached[1]})."
+        if reached
+        else f"Its evaluation episode (demand {evaluated}) never scored {target} within the budget."
     )
     if plain_info:
         lines.append(
