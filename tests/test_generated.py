@@ -209,7 +209,7 @@ def test_training_on_grid6_runs_different_traffic_on_each_env_runner(cache, tmp_
     result_file = next((tmp_path / "g6").glob("tune_0/*/result.json"))
     result = json.loads(result_file.read_text().splitlines()[-1])
     episodes = result["env_runners"]["episodes_by_traffic_scenario"]
-    assert {"heavy_realtime_s1", "rush_hour_s2"} <= set(episodes)  # runner 1's first and runner 2's first
-    assert "evening_heldout" not in episodes
+    # the runners start on different demands and move on each episode; never on the held-out one
+    assert len(episodes) >= 2 and set(episodes) <= set(load_scenario("grid6").training_traffic)
     # evaluation compares iterations on one demand, the one benchmarks run by default
     assert result["evaluation"]["env_runners"]["episodes_by_traffic_scenario"] == {"heavy_realtime_s1": 1}
