@@ -103,12 +103,14 @@ class TrafficSignalEnv(ParallelEnv):
             one array shared by all agents of a step, for a centralized critic on the learner.
         """
         spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
-        self.spec = spec.materialize(traffic_scenario)
         self._rotation: list[ScenarioSpec] = []  # the training demands, when episodes take turns on them
-        self._episodes = 0
+        self._next_demand = 0
         if isinstance(traffic_scenario, int) and len(spec.training_traffic) > 1:
             self._rotation = [spec.materialize(i) for i in range(len(spec.training_traffic))]
-            self._episodes = traffic_scenario
+            self._next_demand = traffic_scenario % len(self._rotation)
+            self.spec = self._rotation[self._next_demand]
+        else:
+            self.spec = spec.materialize(traffic_scenario)
         assert self.spec.net is not None  # materialized
         self.net_file: Path = self.spec.net
         if backend not in sumo.BACKENDS:
@@ -132,9 +134,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.reward_fn = make_reward(reward_name, params)
         self.observation_fn = OBSERVATIONS[self.observation_name]()
         self.backend = backend
-        self.begin = self.spec.begin
         self.episode_seconds = episode_seconds or self.spec.episode_seconds
-        self.end = self.begin + self.episode_seconds
         self.shared_spaces = shared_spaces
         self.state_in_infos = state_in_infos
         self.agent_id = agent_id
@@ -290,6 +290,15 @@ class TrafficSignalEnv(ParallelEnv):
     def action_space(self, agent: str) -> spaces.Space:
         return self._action_spaces[agent]
 
+    @property
+    def begin(self) -> int:
+        """The simulation time the episode starts at (a generated demand's own start hour)."""
+        return self.spec.begin
+
+    @property
+    def end(self) -> int:
+        return self.spec.begin + self.episode_seconds
+
     def action_mask(self, agent: str) -> np.ndarray:
         """1 for the green phases this junction really has, 0 for padding."""
         return self._masks[agent]
@@ -300,10 +309,8 @@ class TrafficSignalEnv(ParallelEnv):
         """seed is SUMO's --seed; without one, each reset takes the next integer after the last."""
         self._close_simulation()
         if self._rotation:
-            self.spec = self._rotation[self._episodes % len(self._rotation)]
-            self.begin = self.spec.begin
-            self.end = self.begin + self.episode_seconds
-        self._episodes += 1
+            self.spec = self._rotation[self._next_demand]
+            self._next_demand = (self._next_demand + 1) % len(self._rotation)
         self.seed_used = self._next_seed if seed is None else int(seed)
         self._next_seed = self.seed_used + 1
         low, high = _scale_range(self.demand_scale)
