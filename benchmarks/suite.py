@@ -12,7 +12,8 @@ Per map:
   demand scales 0.8, 1.0 and 1.2 (grid6: also its evaluation-only demand), the plain policy on the
   same seeds; mean ± 95% CI, delay relative to max-pressure.
 Each map's section of docs/RESULTS.md is rewritten as soon as the map is done; raw files go to
-docs/results/MAP/. A map whose training already finished in --work is not trained again.
+docs/results/MAP/. A map whose training already finished in --work is not trained again, and an
+evaluation already run in --work for the same command and checkpoint is not run again.
 
 With `--timing resco`, marlo trains and every controller runs at RESCO's decision timing (10 s
 decisions, 3 s yellows; 5 s and 2 s on arterial4x4), without the plain contender, and a section
@@ -150,31 +151,39 @@ def evaluate(
     label = f"scale_{scale:g}" + (f"_{traffic}" if traffic else "")
     out = work / label
     policy = f"ckpt:{run_dir}"
-    run(
-        marlo(
-            "benchmark",
-            "--scenario",
-            name,
-            "--controllers",
-            ",".join([*BASELINES, policy]),
-            "--seeds",
-            ",".join(map(str, seeds)),
-            "--demand-scale",
-            str(scale),
-            "--out",
-            str(out),
-            *(["--traffic", traffic] if traffic else []),
-            *(["--timing", "resco"] if resco else []),
-        ),
-        work / f"{label}.log",
+    command = marlo(
+        "benchmark",
+        "--scenario",
+        name,
+        "--controllers",
+        ",".join([*BASELINES, policy]),
+        "--seeds",
+        ",".join(map(str, seeds)),
+        "--demand-scale",
+        str(scale),
+        "--out",
+        str(out),
+        *(["--traffic", traffic] if traffic else []),
+        *(["--timing", "resco"] if resco else []),
     )
+    # An evaluation is reused while its command and the checkpoint it scored are the same.
+    request = {"command": command[1:], "best": json.loads((run_dir / "state.json").read_text())["best"]}
+    done = out / "request.json"
+    if not ((out / "metrics.json").is_file() and done.is_file() and json.loads(done.read_text()) == request):
+        done.unlink(missing_ok=True)
+        run(command, work / f"{label}.log")
+        done.write_text(json.dumps(request, indent=1) + "\n")
     aggregate = json.loads((out / "metrics.json").read_text())["aggregate"]
     rows = {
         ("marlo" if c == policy else c): {m: s["mean"] for m, s in summary.items()} | {"ci": summary["delay"]["ci95"]}
         for c, summary in aggregate.items()
     }
     if plain is not None and traffic is None:
-        episodes = evaluate_plain(name, plain, seeds, scale)
+        cached = out / "plain.json"  # reused while newer than the plain run's weights and on the same seeds
+        fresh = cached.is_file() and cached.stat().st_mtime > (plain / "plain.json").stat().st_mtime
+        episodes = json.loads(cached.read_text()) if fresh else []
+        if [e["seed"] for e in episodes] != seeds:
+            episodes = evaluate_plain(name, plain, seeds, scale)
         mean, ci = mean_ci([e["delay"] for e in episodes])
         rows["plain"] = {
             "delay": mean,

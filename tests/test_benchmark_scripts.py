@@ -45,3 +45,36 @@ def test_suite_reports_when_training_first_reached_a_delay(tmp_path, monkeypatch
     assert minutes_to_reach(tmp_path, 38.0) == (2.0, 4)
     assert minutes_to_reach(tmp_path, 40.5) == (1.5, 3)
     assert minutes_to_reach(tmp_path, 10.0) is None
+
+
+@pytest.mark.unit
+def test_suite_reruns_an_evaluation_only_when_its_command_or_checkpoint_changed(tmp_path, monkeypatch):
+    """`marlo benchmark` itself is replaced by a recorder: what is tested is when the suite calls it."""
+    import json
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import suite
+
+    run_dir = tmp_path / "marlo"
+    run_dir.mkdir()
+    calls: list[list[str]] = []
+
+    def benchmark(command: list[str], log) -> None:
+        calls.append(command)
+        out = tmp_path / command[command.index("--out") + 1]
+        out.mkdir(parents=True, exist_ok=True)
+        row = {"delay": {"mean": 30.0, "ci95": 1.0}}
+        (out / "metrics.json").write_text(json.dumps({"aggregate": {"max_pressure": row}}))
+
+    monkeypatch.setattr(suite, "run", benchmark)
+
+    def evaluate(best: str, seeds: list[int]) -> None:
+        (run_dir / "state.json").write_text(json.dumps({"best": {"checkpoint": best}}))
+        suite.evaluate("grid4x4", run_dir, None, seeds, 1.0, None, tmp_path, False)
+
+    evaluate("checkpoint_000003", [0, 1])
+    evaluate("checkpoint_000003", [0, 1])
+    assert len(calls) == 1
+    evaluate("checkpoint_000004", [0, 1])
+    evaluate("checkpoint_000004", [0, 1, 2])
+    assert len(calls) == 3
