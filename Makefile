@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 	touch $(STAMP)
 
-# A short real training (40,960 env steps, ten iterations of PPO on grid4x4), then its best checkpoint against fixed-time and max-pressure.
+# A short real training (40,960 env steps, twenty iterations of PPO on grid4x4), then its best checkpoint against fixed-time and max-pressure.
 demo: setup
 	rm -rf checkpoints/demo
 	$(VENV)/bin/marlo train --scenario grid4x4 --timesteps 40960 --out checkpoints --run-name demo

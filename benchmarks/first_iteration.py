@@ -26,6 +26,8 @@ from pathlib import Path
 
 from sections import write_section
 
+from marlo_rllib.algorithms.ppo import PRESETS
+
 REPO = Path(__file__).resolve().parents[1]
 MAPS = (
     "grid4x4",
@@ -124,7 +126,7 @@ def write_table(results: list[dict]) -> None:
         *(f"    {command}" for command in commands),
         "",
         "The default `marlo train --scenario MAP --minutes 10 --num-env-runners N` (PPO, shared policy, a "
-        "4096-env-step batch), stopped (Ctrl+C twice) after its first progress row. The probe is the bare env's "
+        f"{PRESETS['cpu']['train_batch_size_per_learner']}-env-step batch), stopped (Ctrl+C twice) after its first progress row. The probe is the bare env's "
         "speed measured before training (random greens, at most 3 s); the rollout fragment is sized from it so "
         "that one `sample()` call takes at most 1/8 of the 120 s sample timeout (`auto` = the runner's whole "
         "share of the batch). Env steps: the first iteration's, from progress.csv.",

@@ -130,6 +130,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "the default, batches of 2,048 env steps (not 4,096), evaluated every 2nd iteration (the same cadence)",
         ["--set=training.train_batch_size_per_learner=2048", "--set=evaluation.interval=2"],
     ),
+    "batch_4096": (
+        "batches of 4,096 env steps, evaluated every iteration (the CPU preset before the batch screens)",
+        ["--set=training.train_batch_size_per_learner=4096", "--set=evaluation.interval=1"],
+    ),
     "eval_every_2": (
         "the default, an evaluation episode every 2nd iteration (evaluation.interval 2), not every one",
         ["--set", "evaluation.interval=2"],

@@ -25,7 +25,9 @@ from pathlib import Path
 from learning import REPO, delays, marlo, train_for_minutes
 from sections import write_section
 
-PRESET_BATCH = 4096  # env steps per PPO train batch (CPU preset)
+from marlo_rllib.algorithms.ppo import PRESETS
+
+PRESET_BATCH = PRESETS["cpu"]["train_batch_size_per_learner"]  # env steps per PPO train batch
 VARIANTS = {
     "shared": ["--policy", "shared"],
     "central": ["--policy", "central", "--set", "critic.input=concat"],
@@ -135,8 +137,8 @@ def main() -> None:
         )
     lines += [
         "",
-        "Seconds per iteration: the median over the run (sampling 4096 env steps, learner update, one evaluation "
-        "episode). The global state's own cost, on the bare env (200 steps of 5 s, all greens held):",
+        f"Seconds per iteration: the median over the run (sampling {PRESET_BATCH} env steps, learner update, "
+        "an evaluation episode every 4096 env steps). The global state's own cost, on the bare env (200 steps of 5 s, all greens held):",
         "",
         "| scenario | junctions | state size | ms per env step without / with the state | state per train batch |",
         "|---|---|---|---|---|",

@@ -110,7 +110,11 @@ class ResourceSettings(_Section):
 
 
 class EvaluationSettings(_Section):
-    interval: AtLeastOne = Field(1, description="training iterations between evaluations")
+    interval: AtLeastOne = Field(
+        1,
+        description="training iterations between evaluations; unset (and the batch unset), the algorithm's: "
+        "2 for PPO's CPU preset (an evaluation every 4096 env steps), else 1",
+    )
     episodes: AtLeastOne = Field(1, description="episodes per evaluation")
     min_env_steps_per_iteration: AtLeastOne | None = Field(
         None,
@@ -361,6 +365,10 @@ def compose(experiment: dict[str, Any], overrides: dict[str, Any]) -> Experiment
         for key in ("timesteps", "patience"):
             if key not in chosen_stop:
                 merged.setdefault("stop", {})[key] = None
+    batch_chosen = any("train_batch_size_per_learner" in (u.get("training") or {}) for u in (experiment, overrides))
+    if not batch_chosen and not any("interval" in (u.get("evaluation") or {}) for u in (experiment, overrides)):
+        # the preset's evaluation cadence goes with the preset's batch; a batch of one's own evaluates every iteration
+        merged.setdefault("evaluation", {})["interval"] = algorithm.evaluation_interval[device]
     if algorithm.offline_only and merged.get("dataset"):
         _fill_from_dataset(merged)
     if not merged.get("scenario"):

@@ -93,6 +93,19 @@ def test_hidden_layers_default_to_the_algorithms_and_yield_to_the_user():
     assert from_cli.model.fcnet_hiddens == [32]
 
 
+def test_the_presets_evaluation_cadence_goes_with_the_presets_batch():
+    def interval(experiment: dict, items: tuple[str, ...] = ()) -> int:
+        return compose({"scenario": "grid4x4", **experiment}, parse_set(list(items))).evaluation.interval
+
+    assert interval({}) == 2  # PPO's CPU batch is 2048 env steps: an evaluation every 4096
+    assert interval({}, ("resources.gpu=true",)) == 1  # 8192
+    assert interval({}, ("training.train_batch_size_per_learner=512",)) == 1  # a batch of one's own
+    assert interval({"training": {"train_batch_size_per_learner": 512}}) == 1
+    assert interval({"evaluation": {"interval": 1}}) == 1
+    assert interval({}, ("evaluation.interval=3",)) == 3
+    assert interval({"algorithm": "APPO"}) == 1  # an APPO iteration samples at least 4096 env steps
+
+
 def test_a_wall_clock_budget_alone_has_no_step_budget_and_no_plateau_stop():
     minutes_only = compose({"scenario": "grid4x4"}, {"stop": {"minutes": 20}}).stop
     assert minutes_only.timesteps is None and minutes_only.patience is None
@@ -173,7 +186,7 @@ def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
     from marlo_rllib.training.rllib_config import build_config
 
     env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
-    config = compose({"scenario": "2x2grid"}, {})  # 4096 env steps per batch, 2 env runners, 120 s timeout
+    config = compose({"scenario": "2x2grid"}, {})  # 2048 env steps per batch, 2 env runners, 120 s timeout
     fast = build_config(
         config, env_config, ["1"], TrafficMetricsCallback, probe={"env_steps_per_s": 500.0, "episode_steps": 720}
     )
@@ -181,7 +194,7 @@ def test_rollout_fragments_and_timeouts_fit_the_measured_env_speed():
     slow = build_config(
         config, env_config, ["1"], TrafficMetricsCallback, probe={"env_steps_per_s": 10.0, "episode_steps": 720}
     )
-    # 2048 env steps per runner at 10/s would take 205 s; fragments of at most 10 * 120 / 8 = 150 steps
+    # 1024 env steps per runner at 10/s would take 102 s; fragments of at most 10 * 120 / 8 = 150 steps
     assert slow.rollout_fragment_length == 147 and slow.sample_timeout_s == 120.0
     slow.validate_train_batch_size_vs_rollout_fragment_length()  # RLlib accepts it: 14 x 2 x 147 = 4116
     assert slow.evaluation_sample_timeout_s == 8 * 720 / 10.0  # an episode at a fraction of the probe's speed

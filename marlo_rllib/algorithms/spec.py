@@ -30,6 +30,8 @@ class AlgorithmSpec:
     hidden_layers: dict[str, tuple[int, ...]] = field(
         default_factory=lambda: {"cpu": HIDDEN_LAYERS, "gpu": HIDDEN_LAYERS}
     )
+    # evaluation.interval unless the user sets it or the train batch, "cpu" and "gpu" as the presets
+    evaluation_interval: dict[str, int] = field(default_factory=lambda: {"cpu": 1, "gpu": 1})
 
 
 CAPABILITIES = ("offline_only", "centralized_critic", "action_masking")

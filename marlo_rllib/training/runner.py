@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import logging
 import math
 import numbers
 import os
@@ -275,6 +276,8 @@ def init_ray(config: ExperimentConfig, algorithm_config: Any, debug: bool) -> No
 
     from marlo_rllib.training.rllib_config import gpus_per_learner
 
+    # An iteration without an evaluation scores -inf (callbacks.py); Tune's TensorBoard writer would warn of each.
+    logging.getLogger("tensorboardX.x2num").setLevel(logging.ERROR)
     resources = config.resources
     address = resources.ray_address or os.environ.get("RAY_ADDRESS")  # a Ray job's driver gets RAY_ADDRESS
     if address:
