@@ -144,8 +144,6 @@ def evaluate(
     resco: bool,
 ) -> dict[str, dict[str, float]]:
     """controller -> {delay, ci, ... every metric's mean} at one demand (scale, traffic)."""
-    from plain_pipeline import evaluate as evaluate_plain
-
     from marlo_rllib.evaluation.report import mean_ci
 
     label = f"scale_{scale:g}" + (f"_{traffic}" if traffic else "")
@@ -183,6 +181,9 @@ def evaluate(
         fresh = cached.is_file() and cached.stat().st_mtime > (plain / "plain.json").stat().st_mtime
         episodes = json.loads(cached.read_text()) if fresh else []
         if [e["seed"] for e in episodes] != seeds:
+            # imported only here: it makes every later `import traci` in this process (and its children) libsumo's
+            from plain_pipeline import evaluate as evaluate_plain
+
             episodes = evaluate_plain(name, plain, seeds, scale)
         mean, ci = mean_ci([e["delay"] for e in episodes])
         rows["plain"] = {
