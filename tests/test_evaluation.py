@@ -28,6 +28,15 @@ def test_every_baseline_finishes_an_episode(controller):
     (result,) = run_episodes([EpisodeTask("2x2grid", controller, 0, {"episode_seconds": 300})], workers=1)
     assert result.metrics["vehicles"] > 0 and np.isfinite(result.metrics["delay"])
     assert result.queue_trace.shape == (60, 4)
+    assert (result.switched <= result.switch_allowed).all()
+
+
+def test_switch_counts_match_a_random_controllers_odds():
+    # RandomGreens draws one of 2x2grid's 4 greens: where a switch is allowed, 3 in 4 draws switch
+    (result,) = run_episodes([EpisodeTask("2x2grid", "random", 0, {"episode_seconds": 600})], workers=1)
+    allowed, switched = result.switch_allowed.sum(), result.switched.sum()
+    assert allowed > 100
+    assert stats.binomtest(int(switched), int(allowed), 0.75).pvalue > 0.001, (switched, allowed)
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):

@@ -46,6 +46,8 @@ class EpisodeResult:
     metrics: dict[str, float]
     agents: list[str]
     queue_trace: np.ndarray  # (decisions, agents): halting vehicles on each junction's incoming lanes
+    switch_allowed: np.ndarray  # (agents,): decisions where the green had run min_green
+    switched: np.ndarray  # (agents,): those of them that chose another green
     rows: int = 0  # transitions recorded
     reward_sum: float = 0.0  # their rewards, summed
 
@@ -68,20 +70,27 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
         observations, infos = env.reset(seed=task.seed)
         controller.reset(env, seed=task.seed)
         trace = []
+        agents = list(env.possible_agents)
+        allowed, switched = np.zeros(len(agents), int), np.zeros(len(agents), int)
         while env.agents:
             interrupts.check()
             actions = controller.act(observations, infos)
             if task.epsilon:
                 actions = epsilon_mix(actions, env, rng, task.epsilon)
+            for i, agent in enumerate(agents):
+                signal = env.signals[agent]
+                if agent in actions and signal.green_time >= env.timing.min_green:
+                    allowed[i] += 1
+                    switched[i] += int(actions[agent]) != signal.green
             after, rewards, terminations, truncations, infos = env.step(actions)
             if recorder:
                 recorder.add(observations, actions, rewards, after, terminations, truncations)
             observations = after
-            trace.append([float(env.traffic[a].in_halting.sum()) for a in env.possible_agents])
+            trace.append([float(env.traffic[a].in_halting.sum()) for a in agents])
         metrics = next(iter(infos.values()))["metrics"]
         rows, reward_sum = recorder.write(Path(task.record_to)) if recorder and task.record_to else (0, 0.0)
         return EpisodeResult(
-            task.controller, task.seed, metrics, list(env.possible_agents), np.array(trace), rows, reward_sum
+            task.controller, task.seed, metrics, agents, np.array(trace), allowed, switched, rows, reward_sum
         )
     finally:
         env.close()
