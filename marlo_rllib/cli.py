@@ -336,6 +336,10 @@ def _train(args: argparse.Namespace) -> int:
     )
     if best:
         print(f"best checkpoint: {run_dir / best['checkpoint']} ({best['metric']} score {best['score']:.2f})")
+    chosen = state.get("actions")
+    if chosen and chosen["checkpoint"] == best.get("checkpoint"):
+        delays = ", ".join(f"{mode} {delay:.2f} s" for mode, delay in chosen["delay"].items())
+        print(f"it acts {chosen['actions']}: mean delay {delays} on SUMO seeds {chosen['seeds']}")
     if state["status"] == "failed":
         print(f"marlo: training failed: {state.get('error')}", file=sys.stderr)
         return 1

@@ -124,6 +124,12 @@ class EvaluationSettings(_Section):
     timeout_s: Positive | None = Field(
         None, description="none: an evaluation episode at the env's measured speed (at least 120 s)"
     )
+    actions: Literal["auto", "greedy", "sample"] = Field(
+        "auto",
+        description="how the trained policy acts in evaluations and after: greedy (its most likely green), "
+        "sample (drawn from its distribution), or auto: evaluations during training are greedy, then the "
+        "best checkpoint runs both ways on unseen seeds and keeps the lower delay (Q-learners: greedy)",
+    )
 
 
 class StopSettings(_Section):

@@ -118,6 +118,50 @@ def test_shared_ppo_run_directory_and_checkpoint(shared_run):
     assert_finite_episode(shared_run, "2x2grid")
 
 
+def test_the_run_chose_greedy_or_sampled_actions_on_unseen_seeds(shared_run):
+    from marlo_rllib.config import TRAINING_SEED_BASE
+    from marlo_rllib.controllers import make_controller
+    from marlo_rllib.controllers.policy import ACTIONS_FILE
+
+    state = json.loads((shared_run / "state.json").read_text())
+    chosen = state["actions"]
+    assert chosen["checkpoint"] == state["best"]["checkpoint"]
+    assert set(chosen["delay"]) == {"greedy", "sample"} and all(d > 0 for d in chosen["delay"].values())
+    assert chosen["actions"] == min(chosen["delay"], key=chosen["delay"].get)
+    # the seeds are neither benchmarks' (below TRAINING_SEED_BASE) nor the in-training evaluations'
+    assert chosen["seeds"] == [TRAINING_SEED_BASE + 2500, TRAINING_SEED_BASE + 2501]
+    saved = json.loads((shared_run / state["best"]["checkpoint"] / ACTIONS_FILE).read_text())
+    assert saved["actions"] == chosen["actions"]
+    assert make_controller(f"ckpt:{shared_run}").actions == chosen["actions"]
+    assert make_controller(f"ckpt-sample:{shared_run}").actions == "sample"
+    assert make_controller(f"ckpt-greedy:{shared_run}").actions == "greedy"
+
+
+def test_sampled_actions_repeat_with_the_seed_and_differ_from_greedy(shared_run):
+    from marlo_rllib.controllers import make_controller
+    from marlo_rllib.env import TrafficSignalEnv
+
+    def actions(name: str, seed: int) -> list[dict]:
+        controller = make_controller(name)
+        env = TrafficSignalEnv("2x2grid", episode_seconds=100, **controller.env_options)
+        try:
+            observations, infos = env.reset(seed=0)
+            controller.reset(env, seed=seed)
+            chosen = []
+            while env.agents:
+                chosen.append(controller.act(observations, infos))
+                observations, _, _, _, infos = env.step(chosen[-1])
+            return chosen
+        finally:
+            env.close()
+
+    sampled = actions(f"ckpt-sample:{shared_run}", seed=0)
+    assert sampled == actions(f"ckpt-sample:{shared_run}", seed=0)
+    assert sampled != actions(f"ckpt-sample:{shared_run}", seed=1)
+    greedy = actions(f"ckpt-greedy:{shared_run}", seed=0)
+    assert greedy == actions(f"ckpt-greedy:{shared_run}", seed=1) and greedy != sampled
+
+
 def test_the_best_checkpoint_outlives_later_ones(tmp_path, ray_tmp):
     # A checkpoint every iteration and one kept besides the latest: Tune must rank them by the
     # evaluation score, or it keeps the newest and deletes the best. With lr 0 the scores are the

@@ -54,4 +54,5 @@ SPEC = AlgorithmSpec(
     presets=PRESETS,
     config_class=config_class,
     masked_module_class=masked_module_class,
+    q_learner=True,
 )

@@ -32,6 +32,7 @@ class AlgorithmSpec:
     )
     # evaluation.interval unless the user sets it or the train batch, "cpu" and "gpu" as the presets
     evaluation_interval: dict[str, int] = field(default_factory=lambda: {"cpu": 1, "gpu": 1})
+    q_learner: bool = False  # acts by its Q-values' argmax: no distribution to sample actions from
 
 
 CAPABILITIES = ("offline_only", "centralized_critic", "action_masking")

@@ -32,7 +32,7 @@ def env_settings(
 
 
 def check_behaviours(names: list[str], epsilon: float) -> None:
-    from marlo_rllib.controllers import make_controller
+    from marlo_rllib.controllers import make_controller, policy_path
 
     if not names:
         raise UserError("--policy is empty")
@@ -45,7 +45,7 @@ def check_behaviours(names: list[str], epsilon: float) -> None:
                 f"--epsilon {epsilon}: {name} runs SUMO's own signal program, which cannot be "
                 "epsilon-mixed; collect it with --epsilon 0"
             )
-        if name.startswith("ckpt:") and not controller.env_options["shared_spaces"]:
+        if policy_path(name) and not controller.env_options["shared_spaces"]:
             raise UserError(
                 f"{name} holds one policy per junction; the dataset records the padded observations "
                 "of a shared policy, so collect from a shared-policy checkpoint"

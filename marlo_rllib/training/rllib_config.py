@@ -63,6 +63,19 @@ def sampling_settings(config: ExperimentConfig, probe: dict[str, Any] | None) ->
     }
 
 
+def evaluation_env_config(env_config: dict[str, Any]) -> dict[str, Any]:
+    """The env_config of evaluations during training: other SUMO seeds, the middle demand scale, and
+    one fixed demand of a generated scenario."""
+    from marlo_rllib.env.rllib import SEED_STRIDE
+
+    evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2, "state_in_infos": False}
+    if "demand_scale" in env_config:  # training may draw from a range
+        evaluation_env["demand_scale"] = middle_demand_scale(env_config["demand_scale"])
+    if env_config.get("evaluation_traffic_scenario"):
+        evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
+    return evaluation_env
+
+
 def build_config(
     config: ExperimentConfig,
     env_config: dict[str, Any],
@@ -78,7 +91,7 @@ def build_config(
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    from marlo_rllib.env.rllib import SEED_STRIDE, RLlibTrafficSignalEnv
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.env.vector import MarloEnvRunner
 
     algorithm = get_algorithm(config.algorithm)
@@ -107,11 +120,7 @@ def build_config(
     else:
         modules = {agent: RLModuleSpec() for agent in agents}
     resources, evaluation = config.resources, config.evaluation
-    evaluation_env = {**env_config, "seed_base": env_config["seed_base"] + SEED_STRIDE // 2, "state_in_infos": False}
-    if "demand_scale" in env_config:  # training may draw from a range
-        evaluation_env["demand_scale"] = middle_demand_scale(env_config["demand_scale"])
-    if env_config.get("evaluation_traffic_scenario"):
-        evaluation_env["traffic_scenario"] = env_config["evaluation_traffic_scenario"]
+    evaluation_env = evaluation_env_config(env_config)
     minibatches = training.pop("dataset_num_iters_per_learner", None)
     transitions_per_env_step = 1 if config.policy == "independent" else len(agents)  # per module
     replay_ratio = training.pop(REPLAY_RATIO, None)
@@ -160,7 +169,7 @@ def build_config(
             evaluation_num_env_runners=resources.evaluation_num_env_runners,
             evaluation_sample_timeout_s=sampling["evaluation_timeout_s"],
             evaluation_config=algorithm.config_class().overrides(
-                explore=False,
+                explore=evaluation.actions == "sample",
                 num_envs_per_env_runner=1,  # an evaluation is a whole number of episodes
                 env_config=evaluation_env,
                 metrics_num_episodes_for_smoothing=evaluation.episodes,  # each evaluation stands alone

@@ -38,6 +38,7 @@ from marlo_rllib.run_dir import (
     save_state,
     write_run_files,
 )
+from marlo_rllib.training.actions import choose_actions
 from marlo_rllib.training.stopper import BandState, BandStopper, evaluation_score, score_key
 
 PROGRESS_COLUMNS = (
@@ -364,6 +365,8 @@ def train(
     save_state(run_dir, state)
     try:
         _fit(run_dir, config, state, restore, weights, debug)
+        if state["status"] == "finished":
+            state["actions"] = choose_actions(run_dir, config, state) or state.get("actions")
     except BaseException as exc:
         state.update(
             status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
