@@ -289,13 +289,20 @@ def write_map(
         f"{state['iteration']} iterations, {state['time_s'] / 60:.1f} minutes; evaluated: its best checkpoint "
         f"(iteration {best.get('iteration')}, {best.get('timesteps')} env steps, by evaluation delay).",
     ]
+    chosen = state.get("actions")
+    if chosen:
+        delays = ", ".join(f"{mode} {delay:.2f} s" for mode, delay in chosen["delay"].items())
+        lines.append(
+            f"It acts {chosen['actions']}, as the run chose after training (evaluation.actions auto; mean delay "
+            f"{delays} on training-side SUMO seeds {', '.join(map(str, chosen['seeds']))})."
+        )
     reached = minutes_to_reach(run_dir, base["max_pressure"]["delay"])
     target = f"max-pressure's mean delay ({base['max_pressure']['delay']:.2f} s) at that demand"
     lines.append(
-        f"Its evaluation episode (demand {evaluated}) first scored {target} after {reached[0]:.1f} minutes "
+        f"Its greedy evaluation episode during training (demand {evaluated}) first scored {target} after {reached[0]:.1f} minutes "
         f"(iteration {reached[1]})."
         if reached
-        else f"Its evaluation episode (demand {evaluated}) never scored {target} within the budget."
+        else f"Its greedy evaluation episode during training (demand {evaluated}) never scored {target} within the budget."
     )
     if plain_info:
         lines.append(
