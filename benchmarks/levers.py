@@ -79,6 +79,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         PLAIN_OPTIMISER,
     ),
     "phase_obs": ("the default, observation phase (per green: what it serves)", ["--set", "env.observation=phase"]),
+    "lane_obs": (
+        "the default, observation default (sumo-rl's per-lane densities and queues; the default before phase)",
+        ["--set", "env.observation=default"],
+    ),
     "pressure_obs": (
         "the default, observation pressure (per incoming lane: its density minus its exits')",
         ["--set", "env.observation=pressure"],

@@ -485,6 +485,7 @@ def _schema_error(error: Any) -> str:
 def validate(config: ExperimentConfig) -> None:
     """What the types cannot say: the algorithm, policy layout, dataset and model fit together."""
     from marlo_rllib.algorithms import ALGORITHMS, check_combination, get_algorithm
+    from marlo_rllib.scenarios import load_scenario
 
     _check_training(config.training)
     algorithm = get_algorithm(config.algorithm)
@@ -500,7 +501,10 @@ def validate(config: ExperimentConfig) -> None:
         raise UserError(
             f"model.encoder phase is a shared PPO policy; this run is {algorithm.name} with policy {config.policy!r}"
         )
-    if config.model.encoder == "phase" and config.env.observation != "phase":
+    if (
+        config.model.encoder == "phase"
+        and (config.env.observation or load_scenario(config.scenario).observation) != "phase"
+    ):
         raise UserError("model.encoder phase scores greens from env.observation phase; add --set env.observation=phase")
     if config.critic.input == "pooled" and not config.critic.sharing:
         raise UserError("critic.input pooled is one critic shared by all junctions; drop critic.sharing=false")

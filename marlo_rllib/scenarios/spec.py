@@ -67,7 +67,8 @@ class ScenarioSpec(BaseModel):
     begin: int = Field(0, ge=0, description="simulation time at which an episode starts")
     episode_seconds: int = Field(3600, gt=0)
     timing: Timing = Field(default_factory=Timing)
-    observation: str = "default"  # a name in the env's registry (env.check_names)
+    # a name in the env's registry (env.check_names); phase: docs/LEARNING.md, "levers MAP phase observation"
+    observation: str = "phase"
     reward: RewardSpec = Field(default_factory=lambda: RewardSpec(name="diff-accumulated-waiting"))
     source: Path | None = Field(None, exclude=True, description="the YAML file this came from")
 
