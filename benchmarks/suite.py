@@ -291,10 +291,11 @@ def write_map(
     ]
     chosen = state.get("actions")
     if chosen:
-        delays = ", ".join(f"{mode} {delay:.2f} s" for mode, delay in chosen["delay"].items())
+        from marlo_rllib.training.actions import describe_delays
+
         lines.append(
             f"It acts {chosen['actions']}, as the run chose after training (evaluation.actions auto; mean delay "
-            f"{delays} on training-side SUMO seeds {', '.join(map(str, chosen['seeds']))})."
+            f"{describe_delays(chosen)} on training-side SUMO seeds {', '.join(map(str, chosen['seeds']))})."
         )
     reached = minutes_to_reach(run_dir, base["max_pressure"]["delay"])
     target = f"max-pressure's mean delay ({base['max_pressure']['delay']:.2f} s) at that demand"

@@ -338,8 +338,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"best checkpoint: {run_dir / best['checkpoint']} ({best['metric']} score {best['score']:.2f})")
     chosen = state.get("actions")
     if chosen and chosen["checkpoint"] == best.get("checkpoint"):
-        delays = ", ".join(f"{mode} {delay:.2f} s" for mode, delay in chosen["delay"].items())
-        print(f"it acts {chosen['actions']}: mean delay {delays} on SUMO seeds {chosen['seeds']}")
+        from marlo_rllib.training.actions import describe_delays
+
+        print(f"it acts {chosen['actions']}: mean delay {describe_delays(chosen)} on SUMO seeds {chosen['seeds']}")
     if state["status"] == "failed":
         print(f"marlo: training failed: {state.get('error')}", file=sys.stderr)
         return 1
