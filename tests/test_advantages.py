@@ -1,4 +1,4 @@
-"""PPO's advantages standardised per junction inside a shared module (training/advantages.py)."""
+"""Advantage standardisation (training/advantages.py): PPO's per junction inside a shared module, IMPALA's per minibatch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from marlo_rllib.config import compose
 from marlo_rllib.errors import UserError
-from marlo_rllib.training.advantages import PerJunctionAdvantagesPPOLearner, StandardiseAdvantagesPerAgent
+from marlo_rllib.training.advantages import (
+    PerJunctionAdvantagesPPOLearner,
+    StandardiseAdvantagesPerAgent,
+    StandardisedAdvantagesIMPALALearner,
+    standardised,
+)
 from marlo_rllib.training.callbacks import TrafficMetricsCallback
 from marlo_rllib.training.rllib_config import build_config
 
@@ -63,3 +68,22 @@ def test_the_setting_picks_the_learner_and_is_ppos_alone():
         compose({"scenario": "2x2grid"}, {"training": {"advantages_per_junction": "yes"}})
     with pytest.raises(UserError, match="unknown key 'training.advantages_per_junction' for APPO"):
         compose({"scenario": "2x2grid", "algorithm": "APPO"}, {"training": {"advantages_per_junction": True}})
+
+
+def test_impala_advantages_are_standardised_over_the_loss_mask_only():
+    advantages = torch.tensor([[2.0, 4.0], [6.0, 1000.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])  # the last is a bootstrap step: not in the loss
+
+    out = standardised(advantages, mask)
+
+    kept = np.array([2.0, 4.0, 6.0])
+    np.testing.assert_allclose(out[mask.bool()].numpy(), (kept - kept.mean()) / kept.std(), rtol=1e-5)
+
+
+def test_impalas_setting_picks_its_learner():
+    env_config = {"scenario": "2x2grid", "seed_base": 100000, "shared_spaces": True}
+    chosen = compose({"scenario": "2x2grid", "algorithm": "IMPALA"}, {"training": {"standardise_advantages": True}})
+    learner = build_config(chosen, env_config, ["1"], TrafficMetricsCallback).learner_class
+    assert learner is StandardisedAdvantagesIMPALALearner
+    with pytest.raises(UserError, match="unknown key 'training.standardise_advantages' for PPO"):
+        compose({"scenario": "2x2grid"}, {"training": {"standardise_advantages": True}})

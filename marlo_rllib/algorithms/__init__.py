@@ -25,6 +25,9 @@ REPLAY_RATIO = "agent_replay_ratio"
 # marlo's own, PPO: standardise GAE advantages per junction instead of over the module's batch
 # (training/advantages.py); build_config turns it into the learner class.
 ADVANTAGES_PER_JUNCTION = "advantages_per_junction"
+# marlo's own, IMPALA: standardise V-trace's policy-gradient advantages over each minibatch
+# (training/advantages.py); build_config turns it into the learner class.
+STANDARDISE_ADVANTAGES = "standardise_advantages"
 
 
 def get_algorithm(name: str) -> AlgorithmSpec:
@@ -88,4 +91,6 @@ def training_keys(name: str) -> frozenset[str]:
         names.add(REPLAY_RATIO)
     if algorithm.name == "PPO":
         names.add(ADVANTAGES_PER_JUNCTION)
+    if algorithm.name == "IMPALA":
+        names.add(STANDARDISE_ADVANTAGES)
     return frozenset(names - {"self"})

@@ -19,6 +19,7 @@ _COMMON = {
     "vf_loss_coeff": 0.5,
     "vtrace_clip_rho_threshold": 1.0,
     "vtrace_clip_pg_rho_threshold": 1.0,
+    "standardise_advantages": False,
 }
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"lr": 3e-4, "train_batch_size_per_learner": 1024, "minibatch_size": 512, **_COMMON},

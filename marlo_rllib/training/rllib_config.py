@@ -8,7 +8,7 @@ import math
 from functools import partial
 from typing import Any
 
-from marlo_rllib.algorithms import ADVANTAGES_PER_JUNCTION, REPLAY_RATIO, get_algorithm
+from marlo_rllib.algorithms import ADVANTAGES_PER_JUNCTION, REPLAY_RATIO, STANDARDISE_ADVANTAGES, get_algorithm
 from marlo_rllib.algorithms.dqn import BUFFER as PRIORITIZED_BUFFER
 from marlo_rllib.config import ExperimentConfig, ResourceSettings, middle_demand_scale
 from marlo_rllib.layout import SHARED_MODULE, policy_mapping
@@ -131,6 +131,10 @@ def build_config(
         from marlo_rllib.training.advantages import PerJunctionAdvantagesPPOLearner
 
         learner_class = PerJunctionAdvantagesPPOLearner
+    if training.pop(STANDARDISE_ADVANTAGES, False):
+        from marlo_rllib.training.advantages import StandardisedAdvantagesIMPALALearner
+
+        learner_class = StandardisedAdvantagesIMPALALearner
     buffer = training.get("replay_buffer_config")
     if isinstance(buffer, dict) and buffer.get("type") == PRIORITIZED_BUFFER:
         training["replay_buffer_config"] = {**buffer, "transitions_per_env_step": transitions_per_env_step}
