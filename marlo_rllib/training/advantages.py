@@ -23,8 +23,8 @@ from unittest import mock
 import torch
 from ray.rllib.algorithms.impala.torch import impala_torch_learner
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
-from ray.rllib.core.columns import Columns
 from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
 
