@@ -77,6 +77,8 @@ def _algos(args: argparse.Namespace) -> None:
             for d in ("cpu", "gpu")
         )
         _table([("key", "cpu", "gpu")] + [(key, str(cpu.get(key)), str(gpu.get(key))) for key in sorted({*cpu, *gpu})])
+        if algorithm.caution:
+            print(f"caution: {algorithm.caution}")
 
 
 def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
@@ -293,6 +295,7 @@ def _composed(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from marlo_rllib.algorithms import get_algorithm as algorithm_spec
     from marlo_rllib.training.runner import prepare_run, resume_run, train
 
     command = "marlo " + " ".join(sys.argv[1:])
@@ -328,6 +331,8 @@ def _train(args: argparse.Namespace) -> int:
         restore = None
         run_dir, weights = prepare_run(config, writable_dir(Path(args.out)), args.run_name, command, args.resume_from)
         print(f"training {config.algorithm} ({config.policy} policy) on {config.scenario}: {run_dir}")
+        if caution := algorithm_spec(config.algorithm).caution:
+            print(f"caution: {caution}", file=sys.stderr)
     state = train(run_dir, config, restore=restore, weights=weights, debug=args.debug)
     best = state.get("best") or {}
     print(

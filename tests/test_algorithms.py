@@ -188,3 +188,5 @@ def test_algos_lists_capabilities_and_presets():
     assert ["vtrace_clip_rho_threshold", "1.0", "1.0"] in settings
     assert ["actor_lr", "0.0003", "0.0005"] in settings
     assert ["model.fcnet_hiddens", "[64,", "64]", "[256,", "256]"] in settings  # PPO: its CPU and GPU widths
+    cautions = [line for line in done.stdout.splitlines() if line.startswith("caution: ")]
+    assert len(cautions) == 1 and "IMPALA" in cautions[0]

@@ -1,5 +1,6 @@
-"""Several SUMO simulations behind one env runner (marlo_rllib/env/vector.py), on real SUMO: seeds
-apart, RLlib's next-step autoreset, and a killed simulation that costs only its own episode."""
+"""The env runner (marlo_rllib/env/vector.py), on real SUMO: its step counts, and several simulations
+behind one runner: seeds apart, RLlib's next-step autoreset, and a killed simulation that costs only
+its own episode."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ import signal
 
 import numpy as np
 import pytest
+from ray.rllib.utils.metrics import (
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_MODULE_STEPS_SAMPLED_LIFETIME,
+)
 
 from marlo_rllib.config import compose
 from marlo_rllib.env.rllib import SEED_STRIDE
-from marlo_rllib.env.vector import SubprocessVectorEnv
+from marlo_rllib.env.vector import MarloEnvRunner, SubprocessVectorEnv
+from marlo_rllib.training.callbacks import TrafficMetricsCallback
+from marlo_rllib.training.rllib_config import build_config
 from tests.conftest import marlo, progress
 from tests.test_training import TINY
 
@@ -24,6 +32,24 @@ def vector_env():
     env = SubprocessVectorEnv(env_config, worker_index=1, num_workers=2, num_envs=2)
     yield env, env_config
     env.close()
+
+
+def test_the_runner_counts_every_junctions_steps_across_samples_and_episodes():
+    config = compose({"scenario": "2x2grid"}, {"env": {"episode_seconds": 5 * STEPS}})
+    runner = MarloEnvRunner(config=build_config(config, config.env_config(), [], TrafficMetricsCallback))
+    try:
+        runner.sample(num_timesteps=2 * STEPS + 5)  # two whole episodes and part of a third
+        runner.sample(num_timesteps=7)
+        metrics = runner.get_metrics()
+        assert not runner.module["shared"].training  # acting only: no train()/eval() switch per step
+    finally:
+        runner.stop()
+    steps = 2 * STEPS + 12
+    assert metrics[NUM_ENV_STEPS_SAMPLED_LIFETIME].peek() == steps
+    assert {a: s.peek() for a, s in metrics[NUM_AGENT_STEPS_SAMPLED_LIFETIME].items()} == dict.fromkeys(
+        ["1", "2", "5", "6"], steps
+    )
+    assert metrics[NUM_MODULE_STEPS_SAMPLED_LIFETIME]["shared"].peek() == 4 * steps
 
 
 def greens(observations: dict) -> dict:

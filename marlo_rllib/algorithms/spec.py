@@ -33,6 +33,7 @@ class AlgorithmSpec:
     # evaluation.interval unless the user sets it or the train batch, "cpu" and "gpu" as the presets
     evaluation_interval: dict[str, int] = field(default_factory=lambda: {"cpu": 1, "gpu": 1})
     q_learner: bool = False  # acts by its Q-values' argmax: no distribution to sample actions from
+    caution: str = ""  # what the measurements say against using it; `marlo train` and `marlo algos` print it
 
 
 CAPABILITIES = ("offline_only", "centralized_critic", "action_masking")

@@ -44,6 +44,19 @@ class MaskedObservations:
         super().setup()  # builds the networks on the inner observation space
         self.observation_space = self.masked_observation_space
 
+    # RLlib's TorchRLModule switches the module to eval() and back to train() around every
+    # env runner's forward pass, walking every submodule twice per env step. An env runner's copy
+    # only acts, so it stays in eval mode here; a learner's forward_train() switches to train() itself.
+    def forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if self.training:
+            self.eval()
+        return self._forward_exploration(batch, **kwargs)
+
+    def forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if self.training:
+            self.eval()
+        return self._forward_inference(batch, **kwargs)
+
     @staticmethod
     def unmask(batch: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
         observations = batch[Columns.OBS]

@@ -72,7 +72,7 @@ class StandardisedAdvantagesIMPALALearner(impala_torch_learner.IMPALATorchLearne
         mask = impala_torch_learner.make_time_major(
             batch[Columns.LOSS_MASK].float(),
             trajectory_len=config.get_rollout_fragment_length(),
-            recurrent_seq_len=batch.get("seq_lens"),
+            recurrent_seq_len=batch.get("seq_lens"),  # type: ignore[arg-type]  # RLlib's call passes it alike
         )
         vtrace = impala_torch_learner.vtrace_torch
 

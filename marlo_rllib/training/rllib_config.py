@@ -126,7 +126,7 @@ def build_config(
     replay_ratio = training.pop(REPLAY_RATIO, None)
     if replay_ratio is not None and training.get("training_intensity") is None:
         training["training_intensity"] = replay_ratio * transitions_per_env_step
-    learner_class = None
+    learner_class: type | None = None
     if training.pop(ADVANTAGES_PER_JUNCTION, False):
         from marlo_rllib.training.advantages import PerJunctionAdvantagesPPOLearner
 
@@ -147,6 +147,9 @@ def build_config(
             # RLlib's checker steps unmasked random actions, which the env refuses on padded greens;
             # tests/test_env_api.py runs PettingZoo's API test instead.
             disable_env_checking=True,
+            # greens are discrete: nothing to unsquash or clip, and RLlib would deep-copy every action to do it
+            normalize_actions=False,
+            clip_actions=False,
         )
         .env_runners(
             num_env_runners=0 if algorithm.offline_only else resources.num_env_runners,
