@@ -105,6 +105,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         MORE_UPDATES,
     ),
     "default": ("the default", []),
+    # with a `default` run of an earlier tree copied into --work: the same settings on today's code
+    "rerun": ("the default, trained again on this tree", []),
     "small_net": ("the default with hidden layers of 64 and 64 (not 256 and 256)", SMALL_NET),
     "small_net_more_updates": (
         "small_net, minibatch 512, 10 epochs (3.3x the default's updates per env step)",

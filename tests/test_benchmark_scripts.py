@@ -23,6 +23,8 @@ from tests.conftest import REPO
         ("levers.py", ["--timesteps", "0"], "--timesteps must be at least 1"),
         ("switching.py", ["--scenario", "atlantis", "--controller", "fixed"], "unknown scenario 'atlantis'"),
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
+        ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),
+        ("runner_overhead.py", ["--steps", "0"], "--steps and --repeats must be positive"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, args, message):
@@ -37,6 +39,21 @@ def test_bad_input_is_one_line_and_exit_2(script, args, message):
 
 
 @pytest.mark.unit
+def test_runner_overhead_times_both_runners_on_a_small_map():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "runner_overhead.py"), "--maps", "2x2grid", "--steps", "40"]
+        + ["--repeats", "1", "--no-docs"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 2x2grid |")).split("|")
+    rllib, marlo, ratio = (float(cell) for cell in row[3:6])
+    assert rllib > 0 and marlo > 0 and ratio == pytest.approx(marlo / rllib, abs=0.01)
+
+
 def test_suite_reports_when_training_first_reached_a_delay(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     from suite import minutes_to_reach
