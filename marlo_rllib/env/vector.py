@@ -262,8 +262,8 @@ class MarloEnvRunner(MultiAgentEnvRunner):
             self._log_agent_steps()
 
     def _increase_sampled_metrics(self, num_steps: int, next_obs: dict, episode: Any) -> int:
-        # RLlib logs four counters per agent at every env step (a sixth of a runner's own time on a
-        # 16-junction map); they are counted here and logged once per sample() with the same totals.
+        # RLlib logs four counters per agent at every env step, one of a runner's largest costs on a
+        # map of many junctions; they are counted here and logged once per sample() with the same totals.
         for agent in next_obs:
             self._agent_steps[str(agent), episode.module_for(agent)] += 1
         return super()._increase_sampled_metrics(num_steps, {}, episode)
