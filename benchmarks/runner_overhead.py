@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sections import write_section
-from train_throughput import default_config, replay_env_class
+from train_throughput import catalog_maps, default_config, replay_env_class
 
 REPO = Path(__file__).resolve().parents[1]
 EPISODE_STEPS = 720  # a 3600 s episode of 5 s decisions
@@ -35,17 +35,12 @@ def runner_configs(scenario: str) -> tuple[dict[str, tuple[type, Any]], int]:
     """Each runner's class and config on the map's stand-in env; and the map's junction count."""
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
-    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.env.vector import MarloEnvRunner
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
     config, env_config, _ = default_config(scenario)
-    env = RLlibTrafficSignalEnv(env_config)
-    observations, _ = env.reset()
-    agent = next(iter(observations))
-    replay = replay_env_class(observations, (env.observation_space[agent], env.action_space[agent]), EPISODE_STEPS)
-    env.close()
+    replay = replay_env_class(env_config, EPISODE_STEPS)
 
     def built(runner: type, **environment: Any) -> tuple[type, Any]:
         algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
@@ -56,7 +51,7 @@ def runner_configs(scenario: str) -> tuple[dict[str, tuple[type, Any]], int]:
         "rllib": built(MultiAgentEnvRunner, normalize_actions=True, clip_actions=False),  # RLlib's defaults
         "marlo": built(MarloEnvRunner),
     }
-    return runners, len(observations)
+    return runners, len(replay().possible_agents)
 
 
 def ms_per_step(runner_class: type, algorithm_config: Any, steps: int) -> float:
@@ -77,12 +72,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/ as it is")
     args = parser.parse_args()
-    from marlo_rllib.scenarios import catalog
-
-    maps = [m.strip() for m in args.maps.split(",") if m.strip()]
-    unknown = [m for m in maps if m not in catalog()]
-    if unknown or not maps:
-        parser.exit(2, f"runner_overhead.py: error: unknown map {unknown[0] if unknown else '(none)'}\n")
+    maps = catalog_maps(parser, args.maps)
     if min(args.steps, args.repeats) < 1:
         parser.exit(2, "runner_overhead.py: error: --steps and --repeats must be positive\n")
     import torch

@@ -107,10 +107,18 @@ def timed(owner: Any, method: str, spent: dict[str, float], part: str) -> None:
     setattr(owner, method, wrapper)
 
 
-def replay_env_class(observations: dict[str, Any], spaces: tuple[Any, Any], episode_steps: int) -> type:
-    """A SUMO-free stand-in with the map's agents, spaces and first observations, for RLlib's own
-    cost per env step."""
+def replay_env_class(env_config: dict[str, Any], episode_steps: int) -> type:
+    """A SUMO-free stand-in with the agents, spaces and first observations of the env `env_config`
+    builds, for RLlib's own cost per env step."""
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
+
+    env = RLlibTrafficSignalEnv(env_config)
+    observations, _ = env.reset()
+    agent = next(iter(observations))
+    spaces = (env.observation_space[agent], env.action_space[agent])
+    env.close()
 
     class Replay(MultiAgentEnv):
         def __init__(self, config: dict | None = None) -> None:
@@ -141,15 +149,10 @@ def rllib_overhead_ms(
     import torch
     from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
-    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
-    env = RLlibTrafficSignalEnv(env_config)
-    observations, _ = env.reset()
-    agent = next(iter(observations))
-    replay = replay_env_class(observations, (env.observation_space[agent], env.action_space[agent]), episode_steps)
-    env.close()
+    replay = replay_env_class(env_config, episode_steps)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     costs = {}
@@ -352,6 +355,17 @@ def table(reports: list[dict[str, Any]], command: str) -> list[str]:
     return lines
 
 
+def catalog_maps(parser: argparse.ArgumentParser, maps: str) -> list[str]:
+    """The comma-separated catalog maps; exits 2 in one line on an unknown one or none."""
+    from marlo_rllib.scenarios import catalog
+
+    names = [m.strip() for m in maps.split(",") if m.strip()]
+    unknown = [m for m in names if m not in catalog()]
+    if unknown or not names:
+        parser.exit(2, f"{parser.prog}: error: unknown map {unknown[0] if unknown else '(none)'}\n")
+    return names
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", default="grid4x4,cologne8,grid6")
@@ -361,12 +375,7 @@ def main() -> int:
     parser.add_argument("--plain-seconds", type=float, default=120.0, help="wall clock of the plain loop timed")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/ as it is")
     args = parser.parse_args()
-    from marlo_rllib.scenarios import catalog
-
-    maps = [m.strip() for m in args.maps.split(",") if m.strip()]
-    unknown = [m for m in maps if m not in catalog()]
-    if unknown or not maps:
-        parser.exit(2, f"train_throughput.py: error: unknown map {unknown[0] if unknown else '(none)'}\n")
+    maps = catalog_maps(parser, args.maps)
     if min(args.steps, args.repeats, args.iterations) < 1 or not args.plain_seconds > 0:
         parser.exit(
             2, "train_throughput.py: error: --steps, --repeats, --iterations and --plain-seconds must be positive\n"
