@@ -159,6 +159,7 @@ def test_replay_settings_count_agent_transitions_and_iterations_are_a_ppo_batch_
         assert rllib.min_sample_timesteps_per_iteration == 4096  # not RLlib's 100: an evaluation follows each
     ppo = build_config(compose({"scenario": "2x2grid"}, {}), env_config, agents, TrafficMetricsCallback)
     assert ppo.min_sample_timesteps_per_iteration == 0  # an iteration is the train batch
+    assert ppo.log_sys_usage is False  # no psutil polling thread beside the env runners
     with pytest.raises(UserError, match="agent_replay_ratio"):
         compose({"scenario": "2x2grid", "algorithm": "PPO"}, {"training": {"agent_replay_ratio": 1.0}})
     with pytest.raises(UserError, match="agent_replay_ratio"):

@@ -189,7 +189,9 @@ def build_config(
             delay_between_env_runner_restarts_s=1.0,
         )
         .callbacks(callbacks)
-        .debugging(seed=config.seed)
+        # log_sys_usage: Tune's thread polling psutil (and nvidia-smi, where GPUtil is installed) every
+        # 0.7 s in the algorithm's process, beside the env runners; nothing reads its `perf` metrics.
+        .debugging(seed=config.seed, log_sys_usage=False)
     )
     iteration_env_steps = evaluation.min_env_steps_per_iteration or algorithm.iteration_env_steps
     if iteration_env_steps and not algorithm.offline_only:
