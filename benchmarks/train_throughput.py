@@ -196,13 +196,14 @@ def sample(algorithm: Any, steps: int, runners: list[int]) -> float:
     return per_runner * len(runners) / (time.perf_counter() - started)
 
 
-def default_config(scenario: str, **resources: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """The default `marlo train` experiment, its env config and the bare env's probe (what sizes fragments)."""
+def default_config(scenario: str, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The default `marlo train` experiment (with `overrides`), its env config and the bare env's probe
+    (what sizes fragments)."""
     from marlo_rllib.config import compose
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.training.runner import probe_speed
 
-    config = compose({"scenario": scenario}, {"resources": resources})
+    config = compose({"scenario": scenario}, overrides)
     env_config = config.env_config()
     env = RLlibTrafficSignalEnv(env_config).par_env
     probe = probe_speed(env)
@@ -217,7 +218,7 @@ def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
-    config, env_config, probe = default_config(scenario, envs_per_env_runner=envs)
+    config, env_config, probe = default_config(scenario, {"resources": {"envs_per_env_runner": envs}})
     start_marlo_ray()
     try:
         algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
@@ -232,10 +233,12 @@ def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[
 def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> dict[str, Any]:
     import ray
 
+    from marlo_rllib.config import compose
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
-    config, env_config, probe = default_config(scenario)
+    config, env_config, probe = default_config(scenario, {})
+    parallel = compose({"scenario": scenario}, {"evaluation": {"parallel": True}})
     with PeakMemory() as memory:
         start_marlo_ray()
         try:
@@ -252,6 +255,13 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
                 results.append(algorithm.train())
             seconds = time.perf_counter() - started
             algorithm.stop()
+            algorithm = build_config(parallel, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
+            algorithm.train()
+            beside, started = [], time.perf_counter()
+            for _ in range(iterations):
+                beside.append(algorithm.train())
+            parallel_seconds = time.perf_counter() - started
+            algorithm.stop()
             overhead = rllib_overhead_ms(config, env_config, probe["episode_steps"], (1, 4), 1024)
         finally:
             ray.shutdown()
@@ -259,6 +269,8 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
         "sampling_2_runners": both,
         "sampling_1_runner": one,
         "whole_loop": sum(r["env_runners"]["num_env_steps_sampled"] for r in results) / seconds,
+        "whole_loop_parallel_evaluation": sum(r["env_runners"]["num_env_steps_sampled"] for r in beside)
+        / parallel_seconds,
         "seconds_per_iteration": seconds / iterations,
         "learner_s": spent["learning"] / iterations,
         "evaluation_s": spent["evaluation"] / iterations,
@@ -303,21 +315,24 @@ def table(reports: list[dict[str, Any]], command: str) -> list[str]:
         "Env steps per second, each map in one run, measured one after the other on 2 cores. bare: "
         "`TrafficSignalEnv` with random greens in 2 processes; sampling: the env runners' `sample()` "
         "under the default `marlo train` config (PPO, shared policy, 2 env runners); whole loop: "
-        "training iterations (sampling, learning, one evaluation episode); plain: sumo-rl + stock RLlib "
+        "training iterations (sampling, learning, one evaluation episode every 2nd); evaluation beside: the "
+        "same with `evaluation.parallel` (the episode runs beside the next iteration); plain: sumo-rl + stock RLlib "
         "PPO (`benchmarks/plain_pipeline.py`, 4 env runners, batch 512), its whole loop. "
         f"{VECTOR_ENVS} sims per runner: the same sampling with `--envs-per-env-runner {VECTOR_ENVS}` "
         "(each simulation in its own process).",
         "",
         "| map | bare | sampling, 2 runners | 1 runner | sampling / bare "
         f"| {VECTOR_ENVS} sims per runner | its sampling / bare "
-        "| whole loop | whole loop / bare | plain whole loop | marlo / plain |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| whole loop | whole loop / bare | evaluation beside | its whole loop / bare | plain whole loop "
+        "| marlo / plain |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r['map']} | {r['bare']:.0f} | {r['sampling_2_runners']:.0f} | {r['sampling_1_runner']:.0f} "
             f"| {r['sampling_vs_bare']:.2f} | {r['sampling_vector']:.0f} | {r['sampling_vector_vs_bare']:.2f} "
             f"| {r['whole_loop']:.0f} | {r['whole_loop_vs_bare']:.2f} "
+            f"| {r['whole_loop_parallel_evaluation']:.0f} | {r['whole_loop_parallel_evaluation'] / r['bare']:.2f} "
             f"| {r['plain_whole_loop']:.0f} | {r['marlo_vs_plain']:.2f} |"
         )
     lines += [

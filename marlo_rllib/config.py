@@ -116,6 +116,12 @@ class EvaluationSettings(_Section):
         "2 for PPO's CPU preset (an evaluation every 4096 env steps), else 1",
     )
     episodes: AtLeastOne = Field(1, description="episodes per evaluation")
+    parallel: bool = Field(
+        False,
+        description="evaluate beside the next training iteration, not between two (for machines with cores to "
+        "spare); each evaluation scores the weights the iteration before it ended with, and those are the best "
+        "checkpoint it finds",
+    )
     min_env_steps_per_iteration: AtLeastOne | None = Field(
         None,
         description="env steps a training iteration samples at least, so between evaluations; "
@@ -511,5 +517,7 @@ def validate(config: ExperimentConfig) -> None:
     stop, resources = config.stop, config.resources
     if stop.timesteps is None and stop.minutes is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")
+    if config.evaluation.parallel and not resources.evaluation_num_env_runners:
+        raise UserError("evaluation.parallel needs an evaluation process; set resources.evaluation_num_env_runners=1")
     if resources.num_gpus_per_learner and not resources.gpu:
         raise UserError(f"num_gpus_per_learner above 0 needs --gpu; got {resources.num_gpus_per_learner!r}")

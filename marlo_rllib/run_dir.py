@@ -5,7 +5,8 @@ link, and where a checkpoint keeps its RLModule.
         config.yaml  metadata.json  README.txt   what was run, with which versions and spaces
         progress.csv                             one row per training iteration, all segments
         state.json                               latest and best checkpoints, counters, stop reason
-        best -> tune_0/<trial>/checkpoint_...    always the best-scoring checkpoint
+        best -> tune_0/<trial>/checkpoint_...    always the best-scoring checkpoint (or -> best_copy)
+        best_copy/                               with evaluation.parallel: a copy of the best
         tune_0/, tune_1/, ...                    Tune's experiment folders, one per (re)start
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 import time
 from importlib import metadata
@@ -25,6 +27,7 @@ from marlo_rllib.config import ExperimentConfig, experiment_of
 from marlo_rllib.errors import UserError
 
 RL_MODULE_PATH = Path("learner_group") / "learner" / "rl_module"  # inside an RLlib Algorithm checkpoint
+BEST_COPY = "best_copy"
 
 
 def writable_dir(path: Path) -> Path:
@@ -168,6 +171,17 @@ def point_best_at(run_dir: Path, checkpoint: str) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(checkpoint, target_is_directory=True)
+
+
+def copy_as_best(run_dir: Path, checkpoint: str) -> str:
+    """A copy of a checkpoint that Tune cannot delete, with the `best` link at it; its relative path."""
+    copy, partial = run_dir / BEST_COPY, run_dir / f"{BEST_COPY}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(run_dir / checkpoint, partial)
+    shutil.rmtree(copy, ignore_errors=True)
+    partial.rename(copy)
+    point_best_at(run_dir, BEST_COPY)
+    return BEST_COPY
 
 
 def run_dir_of(path: Path) -> Path | None:

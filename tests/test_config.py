@@ -139,6 +139,12 @@ def test_learner_resources_map_to_rllib():
         assert (rllib.num_learners, rllib.num_gpus_per_learner, rllib.lr) == (learners, gpus, lr)
     with pytest.raises(UserError, match="above 0 needs --gpu"):
         compose({"scenario": "2x2grid"}, {"resources": {"num_gpus_per_learner": 1}})
+    with pytest.raises(UserError, match="evaluation.parallel needs an evaluation process"):
+        compose(
+            {"scenario": "2x2grid"}, {"evaluation": {"parallel": True}, "resources": {"evaluation_num_env_runners": 0}}
+        )
+    parallel = compose({"scenario": "2x2grid"}, parse_set(["evaluation.parallel=true"]))
+    assert build_config(parallel, env_config, ["1"], TrafficMetricsCallback).evaluation_parallel_to_training
 
 
 def test_replay_settings_count_agent_transitions_and_iterations_are_a_ppo_batch_long():

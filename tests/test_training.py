@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -193,6 +194,40 @@ def test_the_best_checkpoint_outlives_later_ones(tmp_path, ray_tmp):
     assert state["best"]["checkpoint"] != state["latest_checkpoint"]
     kept = {path.name for path in (run / state["latest_checkpoint"]).parent.glob("checkpoint_*")}
     assert (run / "best").resolve().is_dir() and len(kept) == 2 and (run / "best").resolve().name in kept
+
+
+def test_a_parallel_evaluation_makes_the_weights_it_scored_the_best(tmp_path, ray_tmp):
+    # Beside iteration i, RLlib evaluates the weights iteration i-1 ended with. The best must be a copy
+    # of iteration i-1's checkpoint (Tune, keeping one, deletes it as unscored), not iteration i's.
+    done = marlo(
+        "train",
+        "--scenario",
+        "2x2grid",
+        "--timesteps",
+        "1200",
+        "--set",
+        "evaluation.parallel=true",
+        "--set",
+        "evaluation.interval=1",
+        "--set",
+        "checkpoint.num_to_keep=1",
+        "--out",
+        str(tmp_path),
+        "--run-name",
+        "parallel",
+        *TINY,
+        ray_tmp=ray_tmp,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "parallel"
+    state, rows = json.loads((run / "state.json").read_text()), progress(run)
+    # iteration 1 scores the initial weights, which no checkpoint holds
+    scores = {int(r["iteration"]): float(r["score"]) for r in rows if r["score"] and int(r["iteration"]) > 1}
+    scored = max(scores, key=scores.__getitem__)
+    assert len(rows) == 10 and state["best"]["score"] == pytest.approx(scores[scored], abs=1e-3)
+    assert state["best"]["iteration"] == scored - 1 and (run / "best").resolve() == (run / "best_copy").resolve()
+    with (run / "best" / "algorithm_state.pkl").open("rb") as stream:
+        assert pickle.load(stream)["training_iteration"] == scored - 1
 
 
 def test_benchmark_compares_a_checkpoint_with_baselines(shared_run, tmp_path, ray_tmp):

@@ -171,6 +171,7 @@ def build_config(
         .training(**training)
         .evaluation(
             evaluation_interval=evaluation.interval,
+            evaluation_parallel_to_training=evaluation.parallel,
             evaluation_duration=evaluation.episodes,
             evaluation_duration_unit="episodes",
             evaluation_num_env_runners=resources.evaluation_num_env_runners,

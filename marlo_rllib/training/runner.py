@@ -30,6 +30,7 @@ from marlo_rllib.config import ExperimentConfig, ResourceSettings
 from marlo_rllib.errors import UserError
 from marlo_rllib.run_dir import (
     RL_MODULE_PATH,
+    copy_as_best,
     load_run,
     new_run_dir,
     point_best_at,
@@ -172,14 +173,29 @@ def make_recorder(
     from ray import tune
 
     metric, every = config.stop.metric, config.checkpoint.every
+    interval, parallel = config.evaluation.interval, config.evaluation.parallel
 
     class RunRecorder(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             run_dir, state, time_offset = record_of(trial)
-            score = evaluation_score(result, metric, config.evaluation.interval)
+            score = evaluation_score(result, metric, interval)
             best = state.get("best")
             steps = int(result.get("num_env_steps_sampled_lifetime", 0))
-            if score is not None and (best is None or score > best["score"]):
+            new_best = score is not None and (best is None or score > best["score"])
+            if parallel:
+                # The evaluation reported with iteration i ran beside it, on the weights iteration i-1 ended
+                # with: those are checkpointed, and a new best is a copy of that checkpoint (Tune may delete it).
+                if (result["training_iteration"] + 1) % interval == 0:
+                    result["should_checkpoint"] = True
+                if new_best and state.get("latest_checkpoint_iteration") == result["training_iteration"] - 1:
+                    state["best"] = {
+                        "checkpoint": copy_as_best(run_dir, state["latest_checkpoint"]),
+                        "score": score,
+                        "metric": metric,
+                        "timesteps": state["checkpointed_at"],
+                        "iteration": state["latest_checkpoint_iteration"],
+                    }
+            elif new_best:
                 result["should_checkpoint"] = True  # a new best is always kept
             if steps // every > state["checkpointed_at"] // every:
                 result["should_checkpoint"] = True
@@ -228,9 +244,10 @@ def make_recorder(
             result = trial.last_result
             score = result.get(score_key(metric), -math.inf)
             state["latest_checkpoint"] = str(path.relative_to(run_dir))
+            state["latest_checkpoint_iteration"] = result.get("training_iteration")
             state["checkpointed_at"] = int(result.get("num_env_steps_sampled_lifetime", 0))
             best = state.get("best")
-            if math.isfinite(score) and (best is None or score > best["score"]):
+            if not parallel and math.isfinite(score) and (best is None or score > best["score"]):
                 state["best"] = {
                     "checkpoint": state["latest_checkpoint"],
                     "score": score,
