@@ -230,6 +230,14 @@ def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[
     return rates
 
 
+def training_rate(algorithm: Any, iterations: int) -> tuple[float, float]:
+    """Env steps per second over `iterations` training iterations, and the seconds they took."""
+    started = time.perf_counter()
+    results = [algorithm.train() for _ in range(iterations)]
+    seconds = time.perf_counter() - started
+    return sum(r["env_runners"]["num_env_steps_sampled"] for r in results) / seconds, seconds
+
+
 def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> dict[str, Any]:
     import ray
 
@@ -250,17 +258,11 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
             spent = {"learning": 0.0, "evaluation": 0.0}
             timed(algorithm.learner_group, "update", spent, "learning")
             timed(algorithm, "evaluate", spent, "evaluation")
-            results, started = [], time.perf_counter()
-            for _ in range(iterations):
-                results.append(algorithm.train())
-            seconds = time.perf_counter() - started
+            whole_loop, seconds = training_rate(algorithm, iterations)
             algorithm.stop()
             algorithm = build_config(parallel, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
             algorithm.train()
-            beside, started = [], time.perf_counter()
-            for _ in range(iterations):
-                beside.append(algorithm.train())
-            parallel_seconds = time.perf_counter() - started
+            whole_loop_parallel_evaluation, _ = training_rate(algorithm, iterations)
             algorithm.stop()
             overhead = rllib_overhead_ms(config, env_config, probe["episode_steps"], (1, 4), 1024)
         finally:
@@ -268,9 +270,8 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
     return {
         "sampling_2_runners": both,
         "sampling_1_runner": one,
-        "whole_loop": sum(r["env_runners"]["num_env_steps_sampled"] for r in results) / seconds,
-        "whole_loop_parallel_evaluation": sum(r["env_runners"]["num_env_steps_sampled"] for r in beside)
-        / parallel_seconds,
+        "whole_loop": whole_loop,
+        "whole_loop_parallel_evaluation": whole_loop_parallel_evaluation,
         "seconds_per_iteration": seconds / iterations,
         "learner_s": spent["learning"] / iterations,
         "evaluation_s": spent["evaluation"] / iterations,

@@ -175,6 +175,16 @@ def make_recorder(
     metric, every = config.stop.metric, config.checkpoint.every
     interval, parallel = config.evaluation.interval, config.evaluation.parallel
 
+    def record_best(state: dict[str, Any], checkpoint: str, score: float) -> None:
+        """The latest checkpoint's weights are the best, kept at `checkpoint` (relative to the run dir)."""
+        state["best"] = {
+            "checkpoint": checkpoint,
+            "score": score,
+            "metric": metric,
+            "timesteps": state["checkpointed_at"],
+            "iteration": state["latest_checkpoint_iteration"],
+        }
+
     class RunRecorder(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             run_dir, state, time_offset = record_of(trial)
@@ -188,13 +198,7 @@ def make_recorder(
                 if (result["training_iteration"] + 1) % interval == 0:
                     result["should_checkpoint"] = True
                 if new_best and state.get("latest_checkpoint_iteration") == result["training_iteration"] - 1:
-                    state["best"] = {
-                        "checkpoint": copy_as_best(run_dir, state["latest_checkpoint"]),
-                        "score": score,
-                        "metric": metric,
-                        "timesteps": state["checkpointed_at"],
-                        "iteration": state["latest_checkpoint_iteration"],
-                    }
+                    record_best(state, copy_as_best(run_dir, state["latest_checkpoint"]), score)
             elif new_best:
                 result["should_checkpoint"] = True  # a new best is always kept
             if steps // every > state["checkpointed_at"] // every:
@@ -248,13 +252,7 @@ def make_recorder(
             state["checkpointed_at"] = int(result.get("num_env_steps_sampled_lifetime", 0))
             best = state.get("best")
             if not parallel and math.isfinite(score) and (best is None or score > best["score"]):
-                state["best"] = {
-                    "checkpoint": state["latest_checkpoint"],
-                    "score": score,
-                    "metric": metric,
-                    "timesteps": state["checkpointed_at"],
-                    "iteration": result.get("training_iteration"),
-                }
+                record_best(state, state["latest_checkpoint"], score)
                 point_best_at(run_dir, state["latest_checkpoint"])
             save_state(run_dir, state)
 
