@@ -51,7 +51,9 @@ def test_runner_overhead_times_both_runners_on_a_small_map():
     assert done.returncode == 0, done.stderr[-3000:]
     row = next(line for line in done.stdout.splitlines() if line.startswith("| 2x2grid |")).split("|")
     rllib, marlo, ratio = (float(cell) for cell in row[3:6])
-    assert rllib > 0 and marlo > 0 and ratio == pytest.approx(marlo / rllib, abs=0.01)
+    # every cell is rounded to 0.01, so the ratio of the printed times only bounds the printed ratio
+    lowest, highest = (marlo - 0.005) / (rllib + 0.005), (marlo + 0.005) / (rllib - 0.005)
+    assert rllib > 0 and marlo > 0 and lowest - 0.005 <= ratio <= highest + 0.005
 
 
 def test_suite_reports_when_training_first_reached_a_delay(tmp_path, monkeypatch):
