@@ -5,7 +5,9 @@ counts how often the trigger fires when nothing changed.
     python benchmarks/adapt.py --scenario grid4x4 --demand-scale 1.4 --frozen runs/suite/grid4x4/marlo
     python benchmarks/adapt.py --scenario grid6 --traffic evening_heldout
 
-Without --frozen, the frozen policy is the default `marlo train --scenario S --minutes 20`. Steps
+Without --frozen, the frozen policy is the default `marlo train --scenario S --minutes 20`. With
+--oracle, a policy trained from scratch on the drifted demand for the same minutes joins the table:
+what training on the new demand reaches at all, the yardstick for what fine-tuning could win. Steps
 already done in --work are reused. Writes the section "adapt MAP" of docs/LEARNING.md.
 """
 
@@ -32,6 +34,7 @@ def main() -> int:
     parser.add_argument("--traffic", default=None, help="the drifted demand: a generated scenario's traffic by name")
     parser.add_argument("--frozen", default=None, help="the deployed run (default: train one for --minutes)")
     parser.add_argument("--minutes", type=float, default=20.0, help="training budget of the frozen policy")
+    parser.add_argument("--oracle", action="store_true", help="also train from scratch on the drifted demand")
     parser.add_argument("--finetune-minutes", type=float, default=10.0)
     parser.add_argument("--buckets", type=int, default=6, help="buckets of the drift run (the control runs 10)")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="held-out evaluation seeds")
@@ -42,25 +45,21 @@ def main() -> int:
     work = Path(args.work or REPO / "runs" / "adapt" / args.scenario).resolve()
     work.mkdir(parents=True, exist_ok=True)
     frozen = Path(args.frozen).resolve() if args.frozen else work / "frozen"
-    if not (frozen / "state.json").is_file():
-        marlo(
-            [
-                "train",
-                "--scenario",
-                args.scenario,
-                "--minutes",
-                str(args.minutes),
-                "--out",
-                str(work),
-                "--run-name",
-                "frozen",
-            ],
-            work / "frozen.log",
-        )
     drift = [
         *(["--demand-scale", str(args.demand_scale)] if args.demand_scale else []),
         *(["--traffic", args.traffic] if args.traffic else []),
     ]
+    drift_settings = [
+        *(["--set", f"env.demand_scale={args.demand_scale}"] if args.demand_scale else []),
+        *(["--set", f"env.traffic_scenario={args.traffic}"] if args.traffic else []),
+    ]
+    trainings: dict[str, list[str]] = {} if args.frozen else {"frozen": []}
+    if args.oracle:
+        trainings["oracle"] = drift_settings
+    for name, settings in trainings.items():
+        if not (work / name / "state.json").is_file():
+            train = ["train", "--scenario", args.scenario, "--minutes", str(args.minutes), *settings]
+            marlo([*train, "--out", str(work), "--run-name", name], work / f"{name}.log")
     common = ["adapt", "--checkpoint", str(frozen), "--scenario", args.scenario]
     if not (work / "control" / "adapt.csv").is_file():
         marlo([*common, "--buckets", "10", "--out", str(work / "control")], work / "control.log")
@@ -81,12 +80,16 @@ def main() -> int:
     control = list(csv.DictReader((work / "control" / "adapt.csv").open()))
     log = list(csv.DictReader((work / "drift" / "adapt.csv").open()))
     adapted = next((row["finetuned_to"] for row in reversed(log) if row["finetuned_to"]), None)
-    controllers = [f"ckpt:{frozen}", *([f"ckpt:{adapted}"] if adapted else []), "max_pressure"]
-    names = dict(
-        zip(controllers, ["frozen", "adapted", "max_pressure"] if adapted else ["frozen", "max_pressure"], strict=True)
-    )
+    names = {f"ckpt:{frozen}": "frozen"}
+    if adapted:
+        names[f"ckpt:{adapted}"] = "adapted"
+    if args.oracle:
+        names[f"ckpt:{work / 'oracle'}"] = "oracle"
+    names["max_pressure"] = "max_pressure"
+    controllers = list(names)
     evaluation = work / "eval"
-    if not (evaluation / "metrics.json").is_file():
+    scored = evaluation / "metrics.json"
+    if not scored.is_file() or not set(controllers) <= set(json.loads(scored.read_text())["aggregate"]):
         marlo(
             [
                 "benchmark",
@@ -113,12 +116,18 @@ def main() -> int:
         "",
         f"    python benchmarks/adapt.py --scenario {args.scenario} {drift_text}"
         + (f" --frozen {args.frozen}" if args.frozen else f" --minutes {args.minutes:g}")
+        + (" --oracle" if args.oracle else "")
         + f" --finetune-minutes {args.finetune_minutes:g} --buckets {args.buckets}",
         "",
         f"The frozen policy: {frozen.name} (trained on the scenario's own demand). `marlo adapt` deploys it for "
         f"{args.buckets} buckets of one SUMO episode, the first two on the training demand, the rest on {drift_text}; "
         f"MMD to 2 reference episodes on the training demand, ratio 1.5, {args.finetune_minutes:g} minutes of "
-        f"fine-tuning per trigger. Evaluation on {drift_text}, held-out SUMO seeds {args.seeds}, mean ± 95% CI.",
+        f"fine-tuning per trigger. Evaluation on {drift_text}, held-out SUMO seeds {args.seeds}, mean ± 95% CI."
+        + (
+            f" The oracle: the default `marlo train` for {args.minutes:g} minutes from scratch on {drift_text}."
+            if args.oracle
+            else ""
+        ),
         "",
         "| controller | delay (s) | vs frozen | vs max-pressure |",
         "|---|---|---|---|",

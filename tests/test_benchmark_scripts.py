@@ -25,6 +25,7 @@ from tests.conftest import REPO
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
         ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("runner_overhead.py", ["--steps", "0"], "--steps and --repeats must be positive"),
+        ("adapt.py", ["--scenario", "grid4x4", "--oracle"], "name the drift: --demand-scale and/or --traffic"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, args, message):
