@@ -20,6 +20,7 @@ from tests.conftest import REPO
         ("first_iteration.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("first_iteration.py", ["--runners", "0"], "--runners must be at least 1"),
         ("levers.py", ["--variants", "bogus"], "unknown variant bogus"),
+        ("mappo_vs_ppo.py", ["--variants", "pooled,bogus"], "unknown variant bogus"),
         ("levers.py", ["--timesteps", "0"], "--timesteps must be at least 1"),
         ("switching.py", ["--scenario", "atlantis", "--controller", "fixed"], "unknown scenario 'atlantis'"),
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
