@@ -51,9 +51,8 @@ SPEC = AlgorithmSpec(
     config_class=config_class,
     masked_module_class=masked_module_class,
     caution=(
-        "IMPALA's policy gradient has no trust region, and on grid4x4 its policies lock the network up "
-        "within minutes (5-minute runs: 87 to 234 s delay, fixed-time 91.5, max-pressure 38.2; docs/LEARNING.md); "
-        "APPO is IMPALA with a trust region and beats max-pressure there (on cologne8 IMPALA does too: "
-        "19.0 s at 20 minutes, max-pressure 26.6)"
+        "IMPALA's policy gradient has no trust region, and on grid4x4 it learns slowly: 59.4 s delay after "
+        "20 minutes, max-pressure 37.8, fixed-time 91.5 (docs/LEARNING.md); APPO is IMPALA with a trust region "
+        "and beats max-pressure there (on cologne8 IMPALA does too: 19.0 s at 20 minutes, max-pressure 26.6)"
     ),
 )
