@@ -140,6 +140,16 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "batches of 4,096 env steps, evaluated every iteration (the CPU preset before the batch screens)",
         ["--set=training.train_batch_size_per_learner=4096", "--set=evaluation.interval=1"],
     ),
+    "suite_defaults": (
+        "the defaults of the suite's first runs (248d460): 256 x 256, batches of 4,096 evaluated every iteration, "
+        "no pending reward term",
+        [
+            "--set=model.fcnet_hiddens=[256, 256]",
+            "--set=training.train_batch_size_per_learner=4096",
+            "--set=evaluation.interval=1",
+            "--set=env.reward_params={pending: 0}",
+        ],
+    ),
     "eval_every_2": (
         "the default, an evaluation episode every 2nd iteration (evaluation.interval 2), not every one",
         ["--set", "evaluation.interval=2"],
