@@ -51,6 +51,8 @@ MORE_UPDATES = [
     "--set=training.num_epochs=10",
 ]
 SMALL_NET = ["--set", "model.fcnet_hiddens=[64, 64]"]
+NO_PENDING = ["--set", "env.reward_params={pending: 0}"]
+BATCH_4096 = ["--set=training.train_batch_size_per_learner=4096", "--set=evaluation.interval=1"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "gamma995": ("gamma 0.995, lambda 0.95 (the preset before this screen)", SEED_004_GAMMA),
     "gamma95": ("gamma 0.95, lambda 0.9", GAMMA_95),
@@ -118,7 +120,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     "no_pending": (
         "the default reward blind to vehicles SUMO cannot insert (env.reward_params {pending: 0}, sumo-rl's)",
-        ["--set", "env.reward_params={pending: 0}"],
+        NO_PENDING,
     ),
     "demand_range": (
         "the default, each training episode's demand scale drawn from [0.7, 1.3] (evaluated during training at 1.0)",
@@ -138,17 +140,12 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     "batch_4096": (
         "batches of 4,096 env steps, evaluated every iteration (the CPU preset before the batch screens)",
-        ["--set=training.train_batch_size_per_learner=4096", "--set=evaluation.interval=1"],
+        BATCH_4096,
     ),
     "suite_defaults": (
         "the defaults of the suite's first runs (248d460): 256 x 256, batches of 4,096 evaluated every iteration, "
         "no pending reward term",
-        [
-            "--set=model.fcnet_hiddens=[256, 256]",
-            "--set=training.train_batch_size_per_learner=4096",
-            "--set=evaluation.interval=1",
-            "--set=env.reward_params={pending: 0}",
-        ],
+        ["--set=model.fcnet_hiddens=[256, 256]", *BATCH_4096, *NO_PENDING],
     ),
     "eval_every_2": (
         "the default, an evaluation episode every 2nd iteration (evaluation.interval 2), not every one",
