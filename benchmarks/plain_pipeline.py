@@ -7,7 +7,8 @@ lr 2e-5, gamma 0.95, lambda 0.9, clip 0.4, entropy 0.1, vf 0.25, minibatch 64, 1
 for all junctions where their spaces agree, one per junction otherwise.
 Training runs `algo.train()` until the wall-clock budget is spent and keeps the final weights, as
 that example does. Evaluation: greedy actions, SUMO seeds given, delay from SUMO's tripinfo
-(the same reader as marlo's, so the same RESCO definition).
+(the same reader as marlo's, so the same RESCO definition), in the simulation marlo evaluates in:
+teleports off, junction deadlocks dissolved after JUNCTION_BLOCKER_S.
 
     python benchmarks/plain_pipeline.py train --scenario grid4x4 --minutes 20 --out DIR
     python benchmarks/plain_pipeline.py eval --scenario grid4x4 --checkpoint DIR --seeds 0,1,2,3,4 --demand-scale 1.0
@@ -50,6 +51,7 @@ RUNNERS, FRAGMENT = 4, 128
 
 def sumo_rl_env(scenario: str, seed: int | str = "random", demand_scale: float = 1.0, tripinfo: Path | None = None):
     from marlo_rllib import sumo
+    from marlo_rllib.env.traffic_signal_env import JUNCTION_BLOCKER_S
     from marlo_rllib.scenarios import load_scenario
 
     sumo.sumo_home()  # sumo-rl reads SUMO_HOME when it is imported
@@ -57,10 +59,10 @@ def sumo_rl_env(scenario: str, seed: int | str = "random", demand_scale: float =
 
     spec = load_scenario(scenario).materialize()
     extra = [f"--scale {demand_scale}"]
-    if tripinfo is not None:
+    if tripinfo is not None:  # an evaluation: the simulation marlo's evaluations run
         extra.append(
             f"--tripinfo-output {tripinfo} --tripinfo-output.write-unfinished true "
-            "--tripinfo-output.write-undeparted true"
+            f"--tripinfo-output.write-undeparted true --ignore-junction-blocker {JUNCTION_BLOCKER_S}"
         )
     return SumoEnvironment(
         net_file=str(spec.net),

@@ -23,6 +23,16 @@ def test_max_pressure_cuts_fixed_time_delay_by_30_percent_on_grid4x4():
     assert delay["max_pressure"] <= 0.7 * delay["fixed"], delay
 
 
+@pytest.mark.slow
+def test_a_deadlock_inside_a_junction_cluster_dissolves_but_not_when_told_never():
+    # greedy on cologne3, seed 4: conflicting streams stop on the cluster's internal lanes for good
+    tasks = [EpisodeTask("cologne3", "greedy", 4, options) for options in ({}, {"ignore_junction_blocker": -1})]
+    dissolved, never = (r.metrics for r in run_episodes(tasks, workers=2, progress=False))
+    assert never["throughput"] < 0.8 * never["vehicles"], never
+    assert dissolved["throughput"] > 0.98 * dissolved["vehicles"], dissolved
+    assert dissolved["delay"] < 0.2 * never["delay"]
+
+
 @pytest.mark.parametrize("controller", ["actuated", "greedy", "random"])
 def test_every_baseline_finishes_an_episode(controller):
     (result,) = run_episodes([EpisodeTask("2x2grid", controller, 0, {"episode_seconds": 300})], workers=1)

@@ -37,6 +37,11 @@ from marlo_rllib.scenarios.spec import ScenarioSpec, Timing, load_scenario
 
 PROGRAMS = (None, "fixed", "actuated")
 ACTUATED_PROGRAM = "marlo-actuated"
+# Inside a large junction cluster (cologne3's) vehicles of conflicting streams can stop on the
+# internal lanes waiting for each other for ever: a deadlock of SUMO's junction model that drivers
+# resolve. With teleports off it would last to the episode's end whatever the signals do. After
+# this many seconds SUMO lets foes pass such a vehicle; spillback from full lanes still gridlocks.
+JUNCTION_BLOCKER_S = 60
 LANE_VARS = [tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.VAR_WAITING_TIME]
 
 
@@ -74,6 +79,7 @@ class TrafficSignalEnv(ParallelEnv):
         program: str | None = None,
         demand_scale: float | Sequence[float] = 1.0,
         time_to_teleport: int = -1,
+        ignore_junction_blocker: int = JUNCTION_BLOCKER_S,
         render_mode: str | None = None,
         sumo_args: list[str] | None = None,
         traffic_scenario: str | int | None = None,
@@ -92,6 +98,8 @@ class TrafficSignalEnv(ParallelEnv):
         demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles), or a range [low, high]: each
             episode draws its scale uniformly from it, by its SUMO seed (`episode_demand_scale`).
         time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
+        ignore_junction_blocker: SUMO's --ignore-junction-blocker: a vehicle standing this many
+            seconds inside a junction stops blocking its foes there; -1 never. See JUNCTION_BLOCKER_S.
         render_mode: "human" shows sumo-gui (needs backend="traci").
         traffic_scenario: for a generated scenario, which traffic demand: a name (every episode
             runs it), or an index into the training demands: the first episode runs that one, each
@@ -144,6 +152,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.demand_scale = demand_scale
         self.episode_demand_scale = float(low)
         self.time_to_teleport = time_to_teleport
+        self.ignore_junction_blocker = ignore_junction_blocker
         self.render_mode = render_mode
         self.sumo_args = list(sumo_args or [])
         self.label = f"marlo-{uuid.uuid4().hex[:8]}"
@@ -197,6 +206,8 @@ class TrafficSignalEnv(ParallelEnv):
             str(seed),
             "--time-to-teleport",
             str(self.time_to_teleport),
+            "--ignore-junction-blocker",
+            str(self.ignore_junction_blocker),
             "--no-step-log",
             "true",
             "--no-warnings",
