@@ -27,6 +27,8 @@ from tests.conftest import REPO
         ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("runner_overhead.py", ["--steps", "0"], "--steps and --repeats must be positive"),
         ("adapt.py", ["--scenario", "grid4x4", "--oracle"], "name the drift: --demand-scale and/or --traffic"),
+        ("junction_deadlock.py", ["--scenario", "atlantis", "--controllers", "fixed"], "unknown scenario 'atlantis'"),
+        ("junction_deadlock.py", ["--scenario", "cologne3", "--controllers", "fixd"], "unknown controller 'fixd'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, args, message):
