@@ -24,6 +24,8 @@ def main() -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.exit(2, f"junction_deadlock.py: error: --seeds takes integers, got {args.seeds}\n")
+    if min(seeds) < 0:
+        parser.exit(2, "junction_deadlock.py: error: --seeds must be integers >= 0\n")
     if not args.demand_scale > 0:
         parser.exit(2, f"junction_deadlock.py: error: --demand-scale must be positive, got {args.demand_scale}\n")
 

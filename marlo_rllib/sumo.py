@@ -22,13 +22,16 @@ BACKENDS = ("libsumo", "traci")
 def sumo_home() -> Path:
     """SUMO's home: $SUMO_HOME if set, else the eclipse-sumo wheel's folder. Also exports it for sumo-rl."""
     home = os.environ.get("SUMO_HOME")
-    if not home:
+    # importing libsumo's wheel sets SUMO_HOME to its own data-only folder, without bin/ and tools/
+    if not home or not os.path.isdir(os.path.join(home, "bin")):
         try:
             import sumo  # the eclipse-sumo wheel
         except ImportError as exc:
-            raise UserError("SUMO not found: install it with `pip install eclipse-sumo libsumo`") from exc
-        home = sumo.SUMO_HOME
-        os.environ["SUMO_HOME"] = home
+            if not home:
+                raise UserError("SUMO not found: install it with `pip install eclipse-sumo libsumo`") from exc
+        else:
+            home = sumo.SUMO_HOME
+            os.environ["SUMO_HOME"] = home
     tools = os.path.join(home, "tools")
     if tools not in sys.path:
         sys.path.append(tools)

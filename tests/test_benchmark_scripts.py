@@ -29,6 +29,7 @@ from tests.conftest import REPO
         ("adapt.py", ["--scenario", "grid4x4", "--oracle"], "name the drift: --demand-scale and/or --traffic"),
         ("junction_deadlock.py", ["--scenario", "atlantis", "--controllers", "fixed"], "unknown scenario 'atlantis'"),
         ("junction_deadlock.py", ["--scenario", "cologne3", "--controllers", "fixd"], "unknown controller 'fixd'"),
+        ("junction_deadlock.py", ["--scenario", "cologne3", "--controllers", "fixed", "--seeds", "-1"], ">= 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, args, message):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from marlo_rllib.env import METRIC_NAMES, TrafficSignalEnv
-from tests.conftest import masked_random_actions
+from tests.conftest import REPO, masked_random_actions
 
 
 def test_parallel_api_grid4x4(make_env):
@@ -126,6 +130,19 @@ def test_second_libsumo_simulation_is_refused(make_env):
     env.reset(seed=0)
     with pytest.raises(RuntimeError, match="one simulation per process"):
         TrafficSignalEnv("2x2grid")
+
+
+def test_sumo_programs_are_found_when_libsumo_was_imported_first():
+    # libsumo's import points SUMO_HOME at its data-only folder, which has no bin/
+    script = (
+        "import libsumo, subprocess\n"
+        "from marlo_rllib.sumo import binary\n"
+        "print(subprocess.run([binary('sumo'), '--version'], capture_output=True, text=True, check=True).stdout)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SUMO_HOME"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Eclipse SUMO sumo" in done.stdout
 
 
 def test_accumulated_waiting_keeps_a_queue_s_wait_until_its_vehicles_cross(make_env):
