@@ -79,10 +79,11 @@ def main() -> int:
         )
     control = list(csv.DictReader((work / "control" / "adapt.csv").open()))
     log = list(csv.DictReader((work / "drift" / "adapt.csv").open()))
-    adapted = next((row["finetuned_to"] for row in reversed(log) if row["finetuned_to"]), None)
+    fine_tuned = next((row for row in reversed(log) if row["finetuned"]), None)
     names = {f"ckpt:{frozen}": "frozen"}
-    if adapted:
-        names[f"ckpt:{adapted}"] = "adapted"
+    if fine_tuned:
+        deployed = fine_tuned["adopted"] == "True"
+        names[f"ckpt:{fine_tuned['finetuned']}"] = "adapted" if deployed else "fine-tuned, not deployed"
     if args.oracle:
         names[f"ckpt:{work / 'oracle'}"] = "oracle"
     names["max_pressure"] = "max_pressure"
@@ -122,7 +123,9 @@ def main() -> int:
         f"The frozen policy: {frozen.name} (trained on the scenario's own demand). `marlo adapt` deploys it for "
         f"{args.buckets} buckets of one SUMO episode, the first two on the training demand, the rest on {drift_text}; "
         f"MMD to 2 reference episodes on the training demand, ratio 1.5, {args.finetune_minutes:g} minutes of "
-        f"fine-tuning per trigger. Evaluation on {drift_text}, held-out SUMO seeds {args.seeds}, mean ± 95% CI."
+        f"fine-tuning per trigger; a fine-tuned policy is deployed only if it beats the one in force on the "
+        f"triggering bucket's seeds (`--adopt better`), so without one the adapted policy is the frozen one. "
+        f"Evaluation on {drift_text}, held-out SUMO seeds {args.seeds}, mean ± 95% CI."
         + (
             f" The oracle: the default `marlo train` for {args.minutes:g} minutes from scratch on {drift_text}."
             if args.oracle
@@ -141,14 +144,15 @@ def main() -> int:
         "",
         "Deployment log (drift run):",
         "",
-        "| bucket | demand | delay (s) | MMD | fine-tuned |",
-        "|---|---|---|---|---|",
+        "| bucket | demand | delay (s) | MMD | fine-tuned | its delay on the bucket's seeds (s) | deployed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in log:
         demand = f"{row['demand_scale']} {row['traffic']}".strip()
         lines.append(
             f"| {row['bucket']} | {demand} | {float(row['delay']):.2f} | {float(row['mmd']):.4f} | "
-            f"{'yes' if row['triggered'] == 'True' else ''} |"
+            f"{'yes' if row['triggered'] == 'True' else ''} | {row['finetuned_delay']} | "
+            f"{'yes' if row['adopted'] == 'True' else ''} |"
         )
     fired = sum(row["triggered"] == "True" for row in control)
     mmds = ", ".join(f"{float(row['mmd']):.4f}" for row in control)

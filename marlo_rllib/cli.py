@@ -251,16 +251,17 @@ def _adapt(args: argparse.Namespace) -> None:
         reference_episodes=args.reference_episodes,
         mmd_samples=args.mmd_samples,
         finetune_minutes=args.finetune_minutes,
+        adopt=args.adopt,
         workers=args.workers,
     )
     try:
         rows = adapt(plan)
     finally:
         print(f"log: {plan.out / 'adapt.csv'}, plot: {plan.out / 'adapt.png'}")
-    fine_tuned = [r["finetuned_to"] for r in rows if r["finetuned_to"]]
+    fine_tuned = [r["finetuned"] for r in rows if r["adopted"]]
     print(
         f"{len(rows)} buckets, {sum(bool(r['triggered']) for r in rows)} triggered; policy in force: "
-        + (fine_tuned[-1] if fine_tuned else f"{plan.checkpoint} (not fine-tuned)")
+        + (fine_tuned[-1] if fine_tuned else f"{plan.checkpoint} (no fine-tuned policy deployed)")
     )
 
 
@@ -613,6 +614,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adapt.add_argument(
         "--finetune-minutes", type=float, default=10.0, help="wall clock of one fine-tuning (default 10)"
+    )
+    adapt.add_argument(
+        "--adopt",
+        default="better",
+        help="better: deploy a fine-tuned policy only if it beats the deployed one on the triggering "
+        "bucket's demand and seeds; always: deploy it anyway (default better)",
     )
     adapt.add_argument(
         "--seed", type=int, default=1000, help="first SUMO seed of the reference and deployment episodes"

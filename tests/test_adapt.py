@@ -5,6 +5,7 @@ test_offline.py, next to its CQL run."""
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import time
 from pathlib import Path
@@ -51,11 +52,22 @@ def test_a_drift_triggers_fine_tuning_into_a_run_that_marlo_eval_accepts(ppo_run
     assert [r["triggered"] for r in log] == ["False", "False", "True"]
     assert all(float(r["mmd"]) > 0 and float(r["delay"]) > 0 for r in log)
     assert len({r["seeds"] for r in log}) == 3  # every bucket meets fresh demand
-    adapted = Path(log[2]["finetuned_to"])
-    assert adapted.is_relative_to(out / "finetune_02") and (adapted / "rllib_checkpoint.json").is_file()
-    assert log[2]["checkpoint"] != log[2]["finetuned_to"]
+    fine_tuned = Path(log[2]["finetuned"])
+    assert fine_tuned.is_relative_to(out / "finetune_02") and (fine_tuned / "rllib_checkpoint.json").is_file()
+    assert log[2]["checkpoint"] != log[2]["finetuned"]
     for j in range(3):
         assert (out / "buckets" / f"{j:02d}" / "dataset.json").is_file()
+    # before it is deployed, the fine-tuned policy replays bucket 2's demand and seeds (--adopt better)
+    trial = json.loads((out / "trials" / "02" / "dataset.json").read_text())
+    assert trial["seeds"] == [int(s) for s in log[2]["seeds"].split()] and trial["env"]["demand_scale"] == 2.0
+    assert float(log[2]["finetuned_delay"]) == pytest.approx(trial["behaviour_mean_delay"], abs=1e-3)
+    assert log[2]["adopted"] == str(float(log[2]["finetuned_delay"]) < float(log[2]["delay"]))
+    in_force = (
+        log[2]["finetuned"]
+        if log[2]["adopted"] == "True"
+        else f"{log[0]['checkpoint']} (no fine-tuned policy deployed)"
+    )
+    assert f"policy in force: {in_force}" in done.stdout
     assert (out / "adapt.png").stat().st_size > 0
     config = (out / "finetune_02" / "config.yaml").read_text()
     assert "demand_scale: 2.0" in config  # fine-tuned on the drifted demand
@@ -83,7 +95,7 @@ def test_without_drift_a_high_ratio_keeps_the_policy(ppo_run, tmp_path, ray_tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [r["triggered"] for r in rows(out)] == ["False"] * 3
     assert not list(out.glob("finetune_*"))
-    assert "not fine-tuned" in done.stdout
+    assert "no fine-tuned policy deployed" in done.stdout
 
 
 def test_ctrl_c_keeps_the_buckets_recorded_so_far(ppo_run, tmp_path, ray_tmp):
@@ -129,6 +141,7 @@ def test_ctrl_c_keeps_the_buckets_recorded_so_far(ppo_run, tmp_path, ray_tmp):
         (["--scenario", "cologne8"], "was trained on 2x2grid, not on cologne8"),
         (["--traffic", "evening"], "2x2grid has one traffic demand"),
         (["--demand-scale", "nan"], "--demand-scale must be a positive number"),
+        (["--adopt", "sometimes"], "--adopt must be one of better, always"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(ppo_run, tmp_path, flags, message):

@@ -241,7 +241,7 @@ def test_adapt_fine_tunes_a_cql_policy_on_a_prioritised_sample_of_deployment_and
     assert pq.read_table(out / "replay_02" / "data" / "sample.parquet").num_rows == replay["rows"]
     finetuned = yaml.safe_load((out / "finetune_02" / "config.yaml").read_text())
     assert finetuned["algorithm"] == "CQL" and finetuned["dataset"] == str(out / "replay_02")
-    assert Path(log[2]["finetuned_to"]).is_relative_to(out / "finetune_02")
+    assert Path(log[2]["finetuned"]).is_relative_to(out / "finetune_02")
     assert_finite_episode(out / "finetune_02", "2x2grid")
 
 

@@ -6,6 +6,7 @@ the data it was trained on, and fine-tune it when they drift (seed 003's offline
                         else episodes of the policy on the demand it was trained on
         buckets/NN/     bucket NN's deployment episodes, as a marlo dataset (behaviour: the checkpoint in force)
         finetune_NN/    the fine-tuning that bucket NN triggered: a normal marlo run directory
+        trials/NN/      the fine-tuned policy on bucket NN's demand and seeds, before it is deployed
         replay_NN/      (Q-learners) the prioritised sample that fine-tuning trained on, as a marlo dataset
         adapt.csv       one row per bucket: demand, seeds, delay, MMD, triggered, checkpoint in force
         adapt.png       MMD and delay against deployment time
@@ -17,6 +18,8 @@ MMD_DRAWS draws of the reference (drift.bucket_mmd); bucket j >= 2
 fine-tunes when its MMD exceeds `ratio` x bucket j-1's. Online algorithms (PPO, APPO, ...) fine-tune
 by training on the drifted demand from the checkpoint's weights; the Q-learners (DQN, CQL) train
 offline on a sample of buckets 0..j plus the reference, drawn with priority |TD error| + epsilon.
+With `adopt="better"` the fine-tuned policy replays bucket j (same demand, same seeds) and is
+deployed only if its delay there is lower than the policy in force had; "always" deploys it anyway.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ MMD_DRAWS = 5
 PRIORITY_EPSILON = 1e-3
 PRIORITY_ALPHA = 0.6  # P(row) ~ (|TD error| + epsilon)^alpha, as prioritised replay (Schaul et al., 2016)
 Q_LEARNERS = ("DQN", "CQL")
+ADOPT_RULES = ("better", "always")
 LOG_FIELDS = (
     "bucket",
     "deployed_hours",
@@ -53,7 +57,9 @@ LOG_FIELDS = (
     "mmd",
     "triggered",
     "checkpoint",
-    "finetuned_to",
+    "finetuned",
+    "finetuned_delay",
+    "adopted",
 )
 
 
@@ -74,6 +80,7 @@ class AdaptPlan:
     dataset: Path | None
     mmd_samples: int
     finetune_minutes: float
+    adopt: str
     workers: int | None
 
     @property
@@ -97,6 +104,7 @@ def plan_adaptation(
     reference_episodes: int = 2,
     mmd_samples: int = 1000,
     finetune_minutes: float = 10.0,
+    adopt: str = "better",
     workers: int | None = None,
 ) -> AdaptPlan:
     """Checks every input before any simulation runs; a bad one is a UserError."""
@@ -122,6 +130,8 @@ def plan_adaptation(
         raise UserError(f"--demand-scale must be a positive number, got {demand_scale}")
     if not (math.isfinite(finetune_minutes) and finetune_minutes > 0):
         raise UserError(f"--finetune-minutes must be a positive number, got {finetune_minutes}")
+    if adopt not in ADOPT_RULES:
+        raise UserError(f"--adopt must be one of {', '.join(ADOPT_RULES)}, got {adopt!r}")
     check_seeds([seed, seed + reference_episodes + buckets * episodes_per_bucket - 1])
 
     path = Path(checkpoint).resolve()
@@ -175,6 +185,7 @@ def plan_adaptation(
         Path(info["path"]) if dataset else None,
         mmd_samples,
         finetune_minutes,
+        adopt,
         workers,
     )
 
@@ -200,9 +211,9 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
             interrupts.check()
             drifted = j >= plan.drift_at
             env = _world(plan, drifted)
-            seeds = plan.seed + plan.reference_episodes + j * plan.episodes_per_bucket
+            first_seed = plan.seed + plan.reference_episodes + j * plan.episodes_per_bucket
             bucket = plan.out / "buckets" / f"{j:02d}"
-            info = _record(plan, checkpoint, env, bucket, seeds, plan.episodes_per_bucket)
+            info = _record(plan, checkpoint, env, bucket, first_seed, plan.episodes_per_bucket)
             sample = features(_observations(bucket, rng, plan.mmd_samples))
             mmds.append(bucket_mmd(sample, reference_obs, MMD_DRAWS, rng))
             fire = triggers(mmds, plan.ratio)
@@ -217,7 +228,9 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
                 "mmd": round(mmds[-1], 6),
                 "triggered": fire,
                 "checkpoint": str(checkpoint),
-                "finetuned_to": "",
+                "finetuned": "",
+                "finetuned_delay": "",
+                "adopted": False,
             }
             print(
                 f"bucket {j}: demand {env['demand_scale']}{' ' + row['traffic'] if row['traffic'] else ''}, "
@@ -228,8 +241,22 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
                 if fire:
                     adapted, interrupted = _finetune(plan, checkpoint, env, j, reference)
                     if adapted != checkpoint:
-                        checkpoint = adapted
-                        row["finetuned_to"] = str(adapted)
+                        row["finetuned"] = str(adapted)
+                        if plan.adopt == "always":
+                            row["adopted"] = True
+                        elif not interrupted:
+                            trials = plan.out / "trials" / f"{j:02d}"
+                            trial = _record(plan, adapted, env, trials, first_seed, plan.episodes_per_bucket)
+                            row["finetuned_delay"] = round(trial["behaviour_mean_delay"], 3)
+                            row["adopted"] = trial["behaviour_mean_delay"] < info["behaviour_mean_delay"]
+                            print(
+                                f"fine-tuned policy on bucket {j}'s seeds: delay {row['finetuned_delay']:.2f} s "
+                                f"against {row['delay']:.2f} s: "
+                                + ("deployed" if row["adopted"] else f"keeping {checkpoint}"),
+                                flush=True,
+                            )
+                        if row["adopted"]:
+                            checkpoint = adapted
                     if interrupted:
                         raise KeyboardInterrupt
             finally:
