@@ -1,10 +1,12 @@
-"""What dissolving SUMO's junction deadlocks changes: each controller's delay on the same seeds with
-`--ignore-junction-blocker` never (-1) and at the env's default (JUNCTION_BLOCKER_S seconds).
+"""What dissolving SUMO's deadlocks changes: each controller's delay on the same seeds with
+`--ignore-junction-blocker` never (-1) and at the env's default (JUNCTION_BLOCKER_S seconds), both
+with teleports off, and, where the scenario sets a --time-to-teleport (cologne3), with it as well.
 
     python benchmarks/junction_deadlock.py --scenario cologne3 --controllers max_pressure,greedy,ckpt:RUN --seeds 4
 
-A controller whose delay drops with it had episodes frozen by vehicles waiting for each other inside
-a junction, which no signal can release.
+A controller whose delay drops with the junction setting had episodes frozen by vehicles waiting
+for each other inside a junction; with the teleports, by vehicles holding each other elsewhere
+(cologne3's turnarounds). No signal can release either.
 """
 
 from __future__ import annotations
@@ -42,29 +44,45 @@ def main() -> int:
             make_controller(name)
     except UserError as exc:
         parser.exit(2, f"junction_deadlock.py: error: {exc}\n")
-    settings = (-1, JUNCTION_BLOCKER_S)
-    tasks = [
-        EpisodeTask(args.scenario, name, seed, {"demand_scale": args.demand_scale, "ignore_junction_blocker": s})
-        for name in controllers
-        for seed in seeds
-        for s in settings
-    ]
-    results = {
-        (t.controller, t.seed, t.env_options["ignore_junction_blocker"]): r
-        for t, r in zip(tasks, run_episodes(tasks), strict=True)
+    scenario_teleport = load_scenario(args.scenario).time_to_teleport
+    settings = {  # label: (ignore_junction_blocker, time_to_teleport)
+        "never": (-1, -1),
+        f"{JUNCTION_BLOCKER_S} s": (JUNCTION_BLOCKER_S, -1),
     }
-    print(f"{args.scenario}, demand {args.demand_scale:g}: delay (s/vehicle) and arrived vehicles")
+    if scenario_teleport > 0:
+        settings[f"{JUNCTION_BLOCKER_S} s + teleports after {scenario_teleport} s"] = (
+            JUNCTION_BLOCKER_S,
+            scenario_teleport,
+        )
+    keys = [(name, seed, label) for name in controllers for seed in seeds for label in settings]
+    tasks = [
+        EpisodeTask(
+            args.scenario,
+            name,
+            seed,
+            {
+                "demand_scale": args.demand_scale,
+                "ignore_junction_blocker": settings[label][0],
+                "time_to_teleport": settings[label][1],
+            },
+        )
+        for name, seed, label in keys
+    ]
+    results = {key: r.metrics for key, r in zip(keys, run_episodes(tasks), strict=True)}
     print(
-        f"| controller | seed | delay, never | delay, {JUNCTION_BLOCKER_S} s | arrived, never | arrived, {JUNCTION_BLOCKER_S} s |"
+        f"{args.scenario}, demand {args.demand_scale:g}: delay (s/vehicle), arrived vehicles and teleports when "
+        "SUMO never dissolves a deadlock inside a junction, when it does after "
+        f"{JUNCTION_BLOCKER_S} s (teleports off), and with the scenario's own --time-to-teleport where it sets one"
     )
-    print("|---|---|---|---|---|---|")
+    columns = [f"{what}, {label}" for what in ("delay", "arrived", "teleports") for label in settings]
+    print("| controller | seed | " + " | ".join(columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for name in controllers:
         for seed in seeds:
-            never, dissolved = (results[name, seed, s].metrics for s in settings)
-            print(
-                f"| {name} | {seed} | {never['delay']:.2f} | {dissolved['delay']:.2f} "
-                f"| {never['throughput']:.0f} | {dissolved['throughput']:.0f} |"
-            )
+            runs = [results[name, seed, label] for label in settings]
+            cells = [f"{m['delay']:.2f}" for m in runs] + [f"{m['throughput']:.0f}" for m in runs]
+            cells += [str(m["teleports"]) for m in runs]
+            print(f"| {name} | {seed} | " + " | ".join(cells) + " |")
     return 0
 
 

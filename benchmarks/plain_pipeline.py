@@ -8,7 +8,8 @@ for all junctions where their spaces agree, one per junction otherwise.
 Training runs `algo.train()` until the wall-clock budget is spent and keeps the final weights, as
 that example does. Evaluation: greedy actions, SUMO seeds given, delay from SUMO's tripinfo
 (the same reader as marlo's, so the same RESCO definition), in the simulation marlo evaluates in:
-teleports off, junction deadlocks dissolved after JUNCTION_BLOCKER_S.
+teleports off (but where the scenario sets a --time-to-teleport: cologne3), junction deadlocks
+dissolved after JUNCTION_BLOCKER_S.
 
     python benchmarks/plain_pipeline.py train --scenario grid4x4 --minutes 20 --out DIR
     python benchmarks/plain_pipeline.py eval --scenario grid4x4 --checkpoint DIR --seeds 0,1,2,3,4 --demand-scale 1.0
@@ -73,6 +74,7 @@ def sumo_rl_env(scenario: str, seed: int | str = "random", demand_scale: float =
         yellow_time=YELLOW_TIME,
         min_green=MIN_GREEN,
         max_green=MAX_GREEN,
+        time_to_teleport=spec.time_to_teleport if tripinfo is not None else -1,
         single_agent=False,
         sumo_seed=seed,
         sumo_warnings=False,

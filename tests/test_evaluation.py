@@ -26,11 +26,27 @@ def test_max_pressure_cuts_fixed_time_delay_by_30_percent_on_grid4x4():
 @pytest.mark.slow
 def test_a_deadlock_inside_a_junction_cluster_dissolves_but_not_when_told_never():
     # greedy on cologne3, seed 4: conflicting streams stop on the cluster's internal lanes for good
-    tasks = [EpisodeTask("cologne3", "greedy", 4, options) for options in ({}, {"ignore_junction_blocker": -1})]
+    off = {"time_to_teleport": -1}  # cologne3's teleports would end this deadlock too, after 300 s
+    tasks = [EpisodeTask("cologne3", "greedy", 4, {**off, **more}) for more in ({}, {"ignore_junction_blocker": -1})]
     dissolved, never = (r.metrics for r in run_episodes(tasks, workers=2, progress=False))
     assert never["throughput"] < 0.8 * never["vehicles"], never
     assert dissolved["throughput"] > 0.98 * dissolved["vehicles"], dissolved
     assert dissolved["delay"] < 0.2 * never["delay"]
+
+
+@pytest.mark.slow
+def test_cologne3_teleports_vehicles_locked_by_turnarounds_and_no_others():
+    # greedy at demand 1.2: on seed 1 turning-around vehicles hold each other on a short edge pair
+    # for good; on seed 0 nothing locks, and the 300 s teleport of cologne3's scenario never fires
+    tasks = [
+        EpisodeTask("cologne3", "greedy", seed, {"demand_scale": 1.2, **options})
+        for seed in (1, 0)
+        for options in ({}, {"time_to_teleport": -1})
+    ]
+    locked, kept, free, free_off = (r.metrics for r in run_episodes(tasks, workers=2, progress=False))
+    assert kept["throughput"] < 0.95 * kept["vehicles"] and kept["teleports"] == 0, kept
+    assert locked["throughput"] > 0.99 * locked["vehicles"] and locked["teleports"] >= 1, locked
+    assert free["teleports"] == 0 and free["delay"] == free_off["delay"], (free, free_off)
 
 
 @pytest.mark.parametrize("controller", ["actuated", "greedy", "random"])

@@ -78,7 +78,7 @@ class TrafficSignalEnv(ParallelEnv):
         shared_spaces: bool = False,
         program: str | None = None,
         demand_scale: float | Sequence[float] = 1.0,
-        time_to_teleport: int = -1,
+        time_to_teleport: int | None = None,
         ignore_junction_blocker: int = JUNCTION_BLOCKER_S,
         render_mode: str | None = None,
         sumo_args: list[str] | None = None,
@@ -97,7 +97,8 @@ class TrafficSignalEnv(ParallelEnv):
             max_green). With a program, actions are ignored.
         demand_scale: SUMO's --scale (1.2 inserts 20% more vehicles), or a range [low, high]: each
             episode draws its scale uniformly from it, by its SUMO seed (`episode_demand_scale`).
-        time_to_teleport: SUMO's --time-to-teleport; -1 (the default) turns teleports off.
+        time_to_teleport: SUMO's --time-to-teleport; -1 turns teleports off; None (the default) takes
+            the scenario's (off but on cologne3: scenarios/cologne3.yaml says why).
         ignore_junction_blocker: SUMO's --ignore-junction-blocker: a vehicle standing this many
             seconds inside a junction stops blocking its foes there; -1 never. See JUNCTION_BLOCKER_S.
         render_mode: "human" shows sumo-gui (needs backend="traci").
@@ -151,7 +152,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.program = program
         self.demand_scale = demand_scale
         self.episode_demand_scale = float(low)
-        self.time_to_teleport = time_to_teleport
+        self.time_to_teleport = self.spec.time_to_teleport if time_to_teleport is None else time_to_teleport
         self.ignore_junction_blocker = ignore_junction_blocker
         self.render_mode = render_mode
         self.sumo_args = list(sumo_args or [])

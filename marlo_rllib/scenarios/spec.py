@@ -66,6 +66,9 @@ class ScenarioSpec(BaseModel):
     step_length: float = Field(1.0, gt=0)
     begin: int = Field(0, ge=0, description="simulation time at which an episode starts")
     episode_seconds: int = Field(3600, gt=0)
+    time_to_teleport: int = Field(
+        -1, ge=-1, description="SUMO's --time-to-teleport for this scenario's episodes; -1: teleports off"
+    )
     timing: Timing = Field(default_factory=Timing)
     # a name in the env's registry (env.check_names); phase: docs/LEARNING.md, "levers MAP phase observation"
     observation: str = "phase"
