@@ -45,7 +45,7 @@ def test_cologne3_teleports_vehicles_locked_by_turnarounds_and_no_others():
     ]
     locked, kept, free, free_off = (r.metrics for r in run_episodes(tasks, workers=2, progress=False))
     assert kept["throughput"] < 0.95 * kept["vehicles"] and kept["teleports"] == 0, kept
-    assert locked["throughput"] > 0.99 * locked["vehicles"] and locked["teleports"] >= 1, locked
+    assert locked["teleports"] >= 1 and locked["delay"] < 0.5 * kept["delay"], (locked, kept)
     assert free["teleports"] == 0 and free["delay"] == free_off["delay"], (free, free_off)
 
 
