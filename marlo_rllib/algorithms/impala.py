@@ -51,8 +51,9 @@ SPEC = AlgorithmSpec(
     config_class=config_class,
     masked_module_class=masked_module_class,
     caution=(
-        "IMPALA's policy gradient has no trust region, and on grid4x4 it learns slowly: 59.4 s delay after "
-        "20 minutes, max-pressure 37.8, fixed-time 91.5 (docs/LEARNING.md); APPO is IMPALA with a trust region "
-        "and beats max-pressure there (on cologne8 IMPALA does too: 19.0 s at 20 minutes, max-pressure 26.6)"
+        "IMPALA's policy gradient has no trust region, and on grid4x4 it starts slowly: its greedy policy "
+        "locks the grid for the first minutes and beats max-pressure only after 15 minutes (32.5 s at 20, "
+        "max-pressure 37.8; docs/LEARNING.md); APPO, IMPALA with a trust region, does after 4. Give it time "
+        "(on cologne8: 19.0 s at 20 minutes, max-pressure 26.6)"
     ),
 )
