@@ -39,12 +39,11 @@ def main() -> int:
 
     controllers = args.controllers.split(",")
     try:
-        load_scenario(args.scenario)
+        scenario_teleport = load_scenario(args.scenario).time_to_teleport
         for name in controllers:
             make_controller(name)
     except UserError as exc:
         parser.exit(2, f"junction_deadlock.py: error: {exc}\n")
-    scenario_teleport = load_scenario(args.scenario).time_to_teleport
     settings = {  # label: (ignore_junction_blocker, time_to_teleport)
         "never": (-1, -1),
         f"{JUNCTION_BLOCKER_S} s": (JUNCTION_BLOCKER_S, -1),
