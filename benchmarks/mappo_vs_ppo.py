@@ -33,6 +33,7 @@ VARIANTS = {
     "shared": ["--policy", "shared"],
     "concat": ["--policy", "central", "--set", "critic.input=concat"],
     "pooled": ["--policy", "central", "--set", "critic.input=pooled"],
+    "agent_specific": ["--policy", "central", "--set", "critic.input=agent_specific"],
 }
 
 

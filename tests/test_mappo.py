@@ -68,10 +68,17 @@ def test_mappo_trains_its_critic_on_the_global_state(mappo_run, make_env):
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
 
 
-@pytest.mark.parametrize("sharing, critic_input", [(True, "concat"), (False, "concat"), (True, "pooled")])
+@pytest.mark.parametrize(
+    "sharing, critic_input", [(True, "concat"), (False, "concat"), (True, "pooled"), (True, "agent_specific")]
+)
 def test_central_critic_fits_values_that_only_the_global_state_explains(sharing, critic_input):
-    # Local observations are noise; the value targets are a function of the global state and the
-    # junction's index, so only a critic that reads both can fit them.
+    # The value targets are a function of the global state and the junction's index; local
+    # observations are noise and the junction's one-hot (as with env.agent_id), so only a critic that
+    # reads the state and knows its junction can fit them. The pooled critic treats junctions alike
+    # (one encoder, no identity): its targets are the same function of each junction's own row.
+    # Fresh samples every step: no memorising.
+    from ray.rllib.core.columns import Columns
+
     from marlo_rllib.models.central_critic import AGENT_INDEX, GLOBAL_STATE, CentralCriticPPOTorchRLModule
 
     torch.manual_seed(0)
@@ -88,17 +95,27 @@ def test_central_critic_fits_values_that_only_the_global_state_explains(sharing,
             "critic_input": critic_input,
         },
     )
-    state, index = torch.randn(256, 6), torch.randint(0, 2, (256,))
-    targets = torch.where(index == 0, state[:, 0] + state[:, 1], -state[:, 2])
-    batch = {GLOBAL_STATE: state, AGENT_INDEX: index}
+
+    def loss_on_fresh_batch() -> torch.Tensor:
+        state, index = torch.randn(256, 6), torch.randint(0, 2, (256,))
+        if critic_input == "pooled":
+            targets = torch.where(index == 0, state[:, 0] - state[:, 1], state[:, 2] - state[:, 3]) + state[:, 4]
+        else:
+            targets = torch.where(index == 0, state[:, 0] + state[:, 1], -state[:, 2])
+        own = torch.cat([torch.randn(256, 2), torch.nn.functional.one_hot(index, 2).float()], dim=-1)
+        observations = {"observations": own, "action_mask": torch.ones(256, 3)}
+        batch = {GLOBAL_STATE: state, AGENT_INDEX: index, Columns.OBS: observations}
+        return torch.nn.functional.mse_loss(module.compute_values(batch), targets)
+
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
-    first = None
+    first = loss_on_fresh_batch().item()
     for _ in range(300):
-        loss = torch.nn.functional.mse_loss(module.compute_values(batch), targets)
-        first = first if first is not None else loss.item()
+        loss = loss_on_fresh_batch()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    with torch.no_grad():
+        loss = loss_on_fresh_batch()
     assert loss.item() < 0.05 * first, (first, loss.item())
 
 

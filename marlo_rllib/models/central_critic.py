@@ -6,7 +6,9 @@ plus network totals) and the junction's identity (a one-hot), or, with `critic_s
 junction has its own critic network. With `critic_input: pooled` it reads the state as one row per
 junction instead: one encoder embeds every row, and the value comes from the junction's own
 embedding, the mean of all of them and the network totals, so its size does not grow with the
-number of junctions. The global state travels in the env's infos and reaches the
+number of junctions. With `critic_input: agent_specific` it reads the junction's own observation
+(with its one-hot) beside the global state, MAPPO's "agent-specific global state" (Yu et al., 2022):
+the critic need not find its junction inside the state. The global state travels in the env's infos and reaches the
 module only on the learner, through the AddGlobalState learner connector; env runners build the
 module with `inference_only=True`, which leaves the critic out, and so does `load_controller`.
 """
@@ -75,8 +77,11 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         if self.inference_only:
             return
         state_dim, agents = self.model_config["state_dim"], self.model_config["num_agents"]
-        if self.model_config.get("critic_input", "concat") == "pooled":
+        critic_input = self.model_config.get("critic_input", "concat")
+        if critic_input == "pooled":
             self.critic = PooledCritic(state_dim, agents, hiddens, activation)
+        elif critic_input == "agent_specific":
+            self.critic = mlp([space["observations"].shape[0] + state_dim, *hiddens, 1], activation)
         elif self.model_config.get("critic_sharing", True):
             self.critic = mlp([state_dim + agents, *hiddens, 1], activation)
         else:
@@ -94,6 +99,9 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         state, index = batch[GLOBAL_STATE], batch[AGENT_INDEX].long()
         if isinstance(self.critic, PooledCritic):
             return self.critic(state, index)
+        if self.model_config.get("critic_input") == "agent_specific":
+            own = batch[Columns.OBS]["observations"]
+            return self.critic(torch.cat([own, state], dim=-1)).squeeze(-1)
         if isinstance(self.critic, torch.nn.ModuleList):
             values = torch.zeros(state.shape[0], device=state.device)
             for i, critic in enumerate(self.critic):
