@@ -3,9 +3,9 @@ budget, same training seed, evaluated together on SUMO seeds training never used
 
     python benchmarks/mappo_vs_ppo.py --scenarios grid4x4,arterial4x4 --minutes 5
 
-MAPPO runs twice, with the global state as one vector for the critic (`critic.input=concat`) and
-with each junction's part through one shared encoder (`critic.input=pooled`); `--variants` picks a
-subset (shared PPO always runs, as the yardstick). All use the PPO CPU
+MAPPO runs with the global state as one vector for the critic (`critic.input=concat`), with each
+junction's part through one shared encoder (`critic.input=pooled`) and with the junction's own
+observation beside the global state (`critic.input=agent_specific`); `--variants` picks a subset (shared PPO always runs, as the yardstick). All use the PPO CPU
 preset, 2 env runners and checkpoints scored on evaluation delay (a --minutes budget has no plateau
 stop). The cost of the centralized critic is read from the same runs (seconds per training
 iteration), and the env's share of it (building the global state every step) is timed on the
@@ -122,8 +122,9 @@ def main() -> None:
         f"    python benchmarks/mappo_vs_ppo.py --scenarios {args.scenarios} --minutes {args.minutes:g} "
         f"--seeds {args.seeds} --variants {','.join(variants)} --out {args.out} --section '{args.section}'",
         "",
-        "Runs per scenario: shared PPO and MAPPO with the global state as one critic input (concat) or with a "
-        f"junction encoder pooled over junctions (pooled), as listed. PPO CPU preset, training seed {args.seed}, "
+        "Runs per scenario: shared PPO and MAPPO with the global state as one critic input (concat), with a "
+        "junction encoder pooled over junctions (pooled), or with the junction's own observation beside the "
+        f"global state (agent_specific), as listed. PPO CPU preset, training seed {args.seed}, "
         f"{args.minutes:g} wall-clock minutes on this machine (2 cores, 2 env runners), best checkpoint by evaluation "
         "delay; evaluated on SUMO seeds "
         f"{args.seeds} (unseen in training), one 3600 s episode each, delay in s/vehicle, mean ± 95% CI.",
