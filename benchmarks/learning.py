@@ -44,11 +44,13 @@ def parse_entry(entry: str) -> tuple[str, str | None, list[str]]:
     return algo, (layouts or [None])[0], [f"training.{part}" for part in parts if "=" in part]
 
 
-def train_for_minutes(scenario: str, minutes: float, runs: Path, run_name: str, *flags: str, log: Path) -> Path:
-    """`marlo train --scenario S --minutes M` with flags into a fresh runs/run_name; returns the run."""
+def train_for_minutes(
+    scenario: str, minutes: float, runs: Path, run_name: str, *flags: str, log: Path, reuse: bool = False
+) -> Path:
+    """`marlo train --scenario S --minutes M` with flags into a fresh runs/run_name; returns the run.
+    reuse: keep a run there that finished under the same command (marlo at another commit included)."""
     run = runs / run_name
-    shutil.rmtree(run, ignore_errors=True)
-    marlo(
+    args = [
         "train",
         "--scenario",
         scenario,
@@ -59,8 +61,14 @@ def train_for_minutes(scenario: str, minutes: float, runs: Path, run_name: str, 
         str(runs),
         "--run-name",
         run_name,
-        log=log,
-    )
+    ]
+    if reuse and (run / "state.json").exists():
+        finished = json.loads((run / "state.json").read_text())["status"] == "finished"
+        if finished and json.loads((run / "metadata.json").read_text())["command"] == "marlo " + " ".join(args):
+            print(f"reusing {run}", flush=True)
+            return run
+    shutil.rmtree(run, ignore_errors=True)
+    marlo(*args, log=log)
     return run
 
 

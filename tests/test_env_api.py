@@ -96,6 +96,7 @@ def test_global_state_every_step(make_env):
 def test_agent_id_ends_each_observation_with_the_junctions_one_hot(make_env):
     plain = make_env("2x2grid", episode_seconds=30, shared_spaces=True)
     reference, _ = plain.reset(seed=4)
+    reference_state = plain.state()
     plain.close()
     env = make_env("2x2grid", episode_seconds=30, shared_spaces=True, agent_id=True)
     observations, _ = env.reset(seed=4)
@@ -106,6 +107,7 @@ def test_agent_id_ends_each_observation_with_the_junctions_one_hot(make_env):
         assert np.array_equal(vector[-len(agents) :], np.eye(len(agents))[i])
         assert np.array_equal(vector[: -len(agents)], reference[agent]["observations"])
     assert env.state().shape == env.state_space.shape
+    assert np.array_equal(env.state(), reference_state)  # the one-hots stay out of the global state
 
 
 @pytest.mark.parametrize("observation", ["default", "neighbors", "pressure"])

@@ -74,12 +74,10 @@ def test_mappo_trains_its_critic_on_the_global_state(mappo_run, make_env):
 def test_central_critic_fits_values_that_only_the_global_state_explains(sharing, critic_input):
     # The value targets are a function of the global state and the junction's index; local
     # observations are noise and the junction's one-hot (as with env.agent_id), so only a critic that
-    # reads the state and knows its junction can fit them. The pooled critic treats junctions alike
-    # (one encoder, no identity): its targets are the same function of each junction's own row.
-    # Fresh samples every step: no memorising.
+    # reads the state and knows its junction can fit them. Fresh samples every step: no memorising.
     from ray.rllib.core.columns import Columns
 
-    from marlo_rllib.models.central_critic import AGENT_INDEX, GLOBAL_STATE, CentralCriticPPOTorchRLModule
+    from marlo_rllib.models.central_critic import AGENT_INDEX, STATE_ROW, CentralCriticPPOTorchRLModule
 
     torch.manual_seed(0)
     space = gym.spaces.Dict({"observations": gym.spaces.Box(-1, 1, (4,)), "action_mask": gym.spaces.MultiBinary(3)})
@@ -98,13 +96,11 @@ def test_central_critic_fits_values_that_only_the_global_state_explains(sharing,
 
     def loss_on_fresh_batch() -> torch.Tensor:
         state, index = torch.randn(256, 6), torch.randint(0, 2, (256,))
-        if critic_input == "pooled":
-            targets = torch.where(index == 0, state[:, 0] - state[:, 1], state[:, 2] - state[:, 3]) + state[:, 4]
-        else:
-            targets = torch.where(index == 0, state[:, 0] + state[:, 1], -state[:, 2])
+        targets = torch.where(index == 0, state[:, 0] + state[:, 1], -state[:, 2])
         own = torch.cat([torch.randn(256, 2), torch.nn.functional.one_hot(index, 2).float()], dim=-1)
         observations = {"observations": own, "action_mask": torch.ones(256, 3)}
-        batch = {GLOBAL_STATE: state, AGENT_INDEX: index, Columns.OBS: observations}
+        module.global_states = state
+        batch = {STATE_ROW: torch.arange(256), AGENT_INDEX: index, Columns.OBS: observations}
         return torch.nn.functional.mse_loss(module.compute_values(batch), targets)
 
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
@@ -117,6 +113,55 @@ def test_central_critic_fits_values_that_only_the_global_state_explains(sharing,
     with torch.no_grad():
         loss = loss_on_fresh_batch()
     assert loss.item() < 0.05 * first, (first, loss.item())
+
+
+def test_global_state_table_holds_each_step_once_and_rows_point_at_it(make_env):
+    # Real env steps recorded into an RLlib episode, pickled as it travels from an env runner.
+    import pickle
+
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+    from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+
+    from marlo_rllib.models.central_critic import (
+        AGENT_INDEX,
+        STATE_ROW,
+        AddGlobalState,
+        CentralCriticPPOTorchRLModule,
+    )
+
+    env = make_env("2x2grid", episode_seconds=300, shared_spaces=True, agent_id=True, state_in_infos=True)
+    observations, infos = env.reset(seed=0)
+    episode = MultiAgentEpisode(observations=[observations], infos=[infos])
+    states = [infos[env.agents[0]]["state"]]
+    for _ in range(5):
+        actions = {agent: 0 for agent in env.agents}
+        observations, rewards, terminated, truncated, infos = env.step(actions)
+        episode.add_env_step(observations, actions, rewards, infos=infos, terminateds=terminated, truncateds=truncated)
+        states.append(infos[env.agents[0]]["state"])
+    env.close()
+    episode = pickle.loads(pickle.dumps(episode))
+    agents = sorted(observations)
+    space = env.observation_space(agents[0])
+    critic = CentralCriticPPOTorchRLModule(
+        observation_space=space,
+        action_space=env.action_space(agents[0]),
+        model_config={
+            "fcnet_hiddens": [8],
+            "fcnet_activation": "tanh",
+            "state_dim": env.state_space.shape[0],
+            "num_agents": len(agents),
+        },
+    )
+    modules = MultiRLModule(rl_module_specs={})
+    modules.add_module("shared", critic)
+    batch = AddGlobalState(agents=agents)(rl_module=modules, batch={}, episodes=[episode])
+
+    assert critic.global_states.shape == (len(states) - 1, env.state_space.shape[0])  # not x junctions
+    for key, rows in batch[STATE_ROW].items():
+        agent = key[1]
+        assert np.array_equal(np.concatenate(rows), np.arange(5))
+        assert np.array_equal(np.concatenate(batch[AGENT_INDEX][key]), np.full(5, agents.index(agent)))
+    assert np.allclose(critic.global_states.numpy(), np.stack(states[:5]))
 
 
 def test_restored_mappo_controller_acts_from_local_observations_only(mappo_run, make_env):

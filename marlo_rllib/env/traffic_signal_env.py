@@ -184,7 +184,7 @@ class TrafficSignalEnv(ParallelEnv):
         self.state_space = spaces.Box(
             low=min(self.observation_fn.low, 0.0),
             high=np.inf,
-            shape=(sum(self._vector_size(a) for a in self.possible_agents) + 2,),
+            shape=(sum(self.observation_fn.size(self.layouts[a]) for a in self.possible_agents) + 2,),
             dtype=np.float32,
         )
         self._lanes: list[str] = []
@@ -507,14 +507,16 @@ class TrafficSignalEnv(ParallelEnv):
         return observations
 
     def state(self) -> np.ndarray:
-        """Global state for a centralized critic: every agent's observation, then two network totals
-        (vehicles running / controlled-lane capacity, mean waiting per vehicle on controlled lanes / 100 s)."""
+        """Global state for a centralized critic: every agent's observation without its one-hot (a
+        junction's place in the state says which it is), then two network totals (vehicles running /
+        controlled-lane capacity, mean waiting per vehicle on controlled lanes / 100 s)."""
         if not self._observations:
             raise RuntimeError("call reset() before state()")
         parts = [self._observations[agent] for agent in self.possible_agents]
         if self.shared_spaces:
             parts = [part["observations"] for part in parts]
-        return np.concatenate([*parts, self._network])
+        widths = [self.observation_fn.size(self.layouts[agent]) for agent in self.possible_agents]
+        return np.concatenate([*(part[:width] for part, width in zip(parts, widths, strict=True)), self._network])
 
     def _with_state(self, infos: dict[str, dict]) -> dict[str, dict]:
         if self.state_in_infos:

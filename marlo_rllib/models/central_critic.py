@@ -5,12 +5,15 @@ critic reads the env's global state (`TrafficSignalEnv.state()`: every junction'
 plus network totals) and the junction's identity (a one-hot), or, with `critic_sharing` off, each
 junction has its own critic network. With `critic_input: pooled` it reads the state as one row per
 junction instead: one encoder embeds every row, and the value comes from the junction's own
-embedding, the mean of all of them and the network totals, so its size does not grow with the
-number of junctions. With `critic_input: agent_specific` it reads the junction's own observation
-(with its one-hot) beside the global state, MAPPO's "agent-specific global state" (Yu et al., 2022):
-the critic need not find its junction inside the state. The global state travels in the env's infos and reaches the
-module only on the learner, through the AddGlobalState learner connector; env runners build the
-module with `inference_only=True`, which leaves the critic out, and so does `load_controller`.
+embedding, the mean of all of them, the network totals and the junction's one-hot, so its encoder
+does not grow with the number of junctions. With `critic_input: agent_specific` it reads the
+junction's own observation (with its one-hot) beside the global state, MAPPO's "agent-specific
+global state" (Yu et al., 2022): the critic need not find its junction inside the state. The global state travels in the env's
+infos and reaches the module only on the learner, through the AddGlobalState learner connector:
+it keeps each distinct state once, in a table on the module, and gives every agent step the row
+of its state, so that the learner shuffles and slices row numbers, not one copy of the state per
+junction. Env runners build the module with `inference_only=True`, which leaves the critic out,
+and so does `load_controller`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from marlo_rllib.models.masked import mask_logits
 
-GLOBAL_STATE = "global_state"
+STATE_ROW = "state_row"
 AGENT_INDEX = "agent_index"
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "silu": torch.nn.SiLU}
 
@@ -46,7 +49,8 @@ POOLED_WIDTH = 64  # the junction encoder's width: it runs once per junction per
 
 
 class PooledCritic(torch.nn.Module):
-    """V(state, junction) from per-junction embeddings: [own, mean over junctions, network totals]."""
+    """V(state, junction) from per-junction embeddings: [own, mean over junctions, network totals,
+    the junction's one-hot]."""
 
     def __init__(self, state_dim: int, num_agents: int, hiddens: list[int], activation: str) -> None:
         super().__init__()
@@ -55,13 +59,14 @@ class PooledCritic(torch.nn.Module):
         if self.row * num_agents + NETWORK_TOTALS != state_dim:
             raise ValueError(f"a state of {state_dim} is not {num_agents} equal rows and {NETWORK_TOTALS} totals")
         self.encoder = mlp([self.row, POOLED_WIDTH, POOLED_WIDTH], activation)
-        self.head = mlp([2 * POOLED_WIDTH + NETWORK_TOTALS, *hiddens, 1], activation)
+        self.head = mlp([2 * POOLED_WIDTH + NETWORK_TOTALS + num_agents, *hiddens, 1], activation)
 
     def forward(self, state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         rows = state[:, :-NETWORK_TOTALS].reshape(state.shape[0], self.num_agents, self.row)
         embedded = self.encoder(rows)
         own = embedded[torch.arange(state.shape[0], device=state.device), index]
-        features = torch.cat([own, embedded.mean(dim=1), state[:, -NETWORK_TOTALS:]], dim=-1)
+        one_hot = torch.nn.functional.one_hot(index, self.num_agents).to(state.dtype)
+        features = torch.cat([own, embedded.mean(dim=1), state[:, -NETWORK_TOTALS:], one_hot], dim=-1)
         return self.head(features).squeeze(-1)
 
 
@@ -76,6 +81,7 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         self.actor = mlp([space["observations"].shape[0], *hiddens, self.action_space.n], activation)
         if self.inference_only:
             return
+        self.global_states = torch.zeros(0, self.model_config["state_dim"])  # the batch's, set by AddGlobalState
         state_dim, agents = self.model_config["state_dim"], self.model_config["num_agents"]
         critic_input = self.model_config.get("critic_input", "concat")
         if critic_input == "pooled":
@@ -96,7 +102,7 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         return {Columns.ACTION_DIST_INPUTS: mask_logits(logits, observations["action_mask"])}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
-        state, index = batch[GLOBAL_STATE], batch[AGENT_INDEX].long()
+        state, index = self.global_states[batch[STATE_ROW].long()], batch[AGENT_INDEX].long()
         if isinstance(self.critic, PooledCritic):
             return self.critic(state, index)
         if self.model_config.get("critic_input") == "agent_specific":
@@ -114,8 +120,10 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
 
 
 class AddGlobalState(ConnectorV2):
-    """Learner connector: a GLOBAL_STATE and an AGENT_INDEX column for every agent step, read from
-    the infos the env wrote (`state_in_infos=True`)."""
+    """Learner connector: puts the global states the env wrote into the infos (`state_in_infos=True`)
+    into a table on every centralized-critic module, each distinct state once (the env gives all
+    junctions of a step the same array), and adds a STATE_ROW and an AGENT_INDEX column for every
+    agent step."""
 
     def __init__(
         self, input_observation_space: Any = None, input_action_space: Any = None, *, agents: list[str], **kwargs: Any
@@ -124,18 +132,25 @@ class AddGlobalState(ConnectorV2):
         self.agent_index = {agent: i for i, agent in enumerate(agents)}
 
     def __call__(self, *, rl_module: Any, batch: dict[str, Any], episodes: list[Any], **kwargs: Any) -> Any:
+        row_of: dict[int, int] = {}
+        states: list[np.ndarray] = []
         for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
             steps = len(episode)
-            infos = episode.get_infos(slice(0, steps))
+            rows = np.empty(steps, dtype=np.int64)
+            for t, info in enumerate(episode.get_infos(slice(0, steps))):
+                state = info["state"]
+                row = row_of.setdefault(id(state), len(states))
+                if row == len(states):
+                    states.append(state)
+                rows[t] = row
+            self.add_n_batch_items(batch, STATE_ROW, items_to_add=rows, num_items=steps, single_agent_episode=episode)
+            index = np.full(steps, self.agent_index[episode.agent_id], dtype=np.int64)
             self.add_n_batch_items(
-                batch,
-                GLOBAL_STATE,
-                items_to_add=[np.asarray(i["state"]) for i in infos],
-                num_items=steps,
-                single_agent_episode=episode,
+                batch, AGENT_INDEX, items_to_add=index, num_items=steps, single_agent_episode=episode
             )
-            index = self.agent_index[episode.agent_id]
-            self.add_n_batch_items(
-                batch, AGENT_INDEX, items_to_add=[index] * steps, num_items=steps, single_agent_episode=episode
-            )
+        if states:
+            table = torch.from_numpy(np.stack(states).astype(np.float32, copy=False))
+            for module in rl_module.values():
+                if isinstance(module, CentralCriticPPOTorchRLModule):
+                    module.global_states = table.to(next(module.parameters()).device)
         return batch
