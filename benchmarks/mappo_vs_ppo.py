@@ -165,15 +165,15 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for scenario, cost in costs:
-        megabytes = PRESET_BATCH * cost["agents"] * cost["state_dim"] * 4 / 2**20
+        megabytes = PRESET_BATCH * cost["state_dim"] * 4 / 2**20
         lines.append(
             f"| {scenario} | {cost['agents']} | {cost['state_dim']} | {cost['without']:.2f} / {cost['with']:.2f} | "
-            f"{megabytes:.0f} MiB |"
+            f"{megabytes:.1f} MiB |"
         )
     lines += [
         "",
-        f"The state per train batch is float32, one row per agent step ({PRESET_BATCH} env steps × junctions): the learner "
-        "materialises it for the critic; episodes and the object store hold one array per env step.",
+        f"The state per train batch is float32, one row per env step ({PRESET_BATCH}): episodes, the object store "
+        "and the learner hold each step's state once, and every agent step carries its row number.",
     ]
     write_section(REPO / args.doc, args.section, lines)
     print("\n".join(lines))
