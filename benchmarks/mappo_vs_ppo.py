@@ -82,6 +82,9 @@ def main() -> None:
         if variant not in VARIANTS:
             parser.exit(2, f"mappo_vs_ppo.py: error: unknown variant {variant}; valid: {', '.join(VARIANTS)}\n")
         variants[variant] = VARIANTS[variant]
+    for variant in filter(None, args.reuse.split(",")):
+        if variant not in variants:
+            parser.exit(2, f"mappo_vs_ppo.py: error: --reuse {variant} is not a variant of this run\n")
 
     out = REPO / args.out
     shutil.rmtree(out, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ from tests.conftest import REPO
         ("levers.py", ["--variants", "bogus"], "unknown variant bogus"),
         ("levers.py", ["--timesteps", "0"], "--timesteps must be at least 1"),
         ("mappo_vs_ppo.py", ["--variants", "pooled,bogus"], "unknown variant bogus"),
+        ("mappo_vs_ppo.py", ["--variants", "concat", "--reuse", "pooled"], "--reuse pooled is not a variant"),
         ("switching.py", ["--scenario", "atlantis", "--controller", "fixed"], "unknown scenario 'atlantis'"),
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
         ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),
@@ -104,3 +106,20 @@ def test_suite_reruns_an_evaluation_only_when_its_command_or_checkpoint_changed(
     evaluate("checkpoint_000004", [0, 1])
     evaluate("checkpoint_000004", [0, 1, 2])
     assert len(calls) == 3
+
+
+def test_a_finished_run_of_the_same_command_is_reused_and_any_other_trained_afresh(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from learning import train_for_minutes
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "state.json").write_text('{"status": "finished"}')
+    command = f"marlo train --scenario atlantis --minutes 1.0 --out {tmp_path} --run-name r"
+    (run / "metadata.json").write_text(json.dumps({"command": command}))
+    assert train_for_minutes("atlantis", 1.0, tmp_path, "r", log=tmp_path / "log", reuse=True) == run
+    assert run.exists()
+    # Another command (here: other flags) trains anew, which for this unknown scenario fails with exit 2.
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        train_for_minutes("atlantis", 1.0, tmp_path, "r", "--seed", "1", log=tmp_path / "log", reuse=True)
+    assert failed.value.returncode == 2 and not run.exists()
