@@ -79,7 +79,7 @@ class CriticSettings(_Section):
         "concat",
         description="--policy central: the global state as one vector; or each junction's part through one "
         "shared encoder, mean-pooled, beside the junction's own (one shared critic); or the junction's own "
-        "observation beside the global state (one shared critic)",
+        "observation beside the global state",
     )
 
 
@@ -513,10 +513,8 @@ def validate(config: ExperimentConfig) -> None:
         and (config.env.observation or load_scenario(config.scenario).observation) != "phase"
     ):
         raise UserError("model.encoder phase scores greens from env.observation phase; add --set env.observation=phase")
-    if config.critic.input != "concat" and not config.critic.sharing:
-        raise UserError(
-            f"critic.input {config.critic.input} is one critic shared by all junctions; drop critic.sharing=false"
-        )
+    if config.critic.input == "pooled" and not config.critic.sharing:
+        raise UserError("critic.input pooled is one critic shared by all junctions; drop critic.sharing=false")
     stop, resources = config.stop, config.resources
     if stop.timesteps is None and stop.minutes is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")

@@ -69,7 +69,8 @@ def test_mappo_trains_its_critic_on_the_global_state(mappo_run, make_env):
 
 
 @pytest.mark.parametrize(
-    "sharing, critic_input", [(True, "concat"), (False, "concat"), (True, "pooled"), (True, "agent_specific")]
+    "sharing, critic_input",
+    [(True, "concat"), (False, "concat"), (True, "pooled"), (True, "agent_specific"), (False, "agent_specific")],
 )
 def test_central_critic_fits_values_that_only_the_global_state_explains(sharing, critic_input):
     # The value targets are a function of the global state and the junction's index; local

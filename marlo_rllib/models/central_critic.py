@@ -86,12 +86,14 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         critic_input = self.model_config.get("critic_input", "concat")
         if critic_input == "pooled":
             self.critic = PooledCritic(state_dim, agents, hiddens, activation)
-        elif critic_input == "agent_specific":
-            self.critic = mlp([space["observations"].shape[0] + state_dim, *hiddens, 1], activation)
-        elif self.model_config.get("critic_sharing", True):
-            self.critic = mlp([state_dim + agents, *hiddens, 1], activation)
+            return
+        width = state_dim + (space["observations"].shape[0] if critic_input == "agent_specific" else 0)
+        if not self.model_config.get("critic_sharing", True):
+            self.critic = torch.nn.ModuleList(mlp([width, *hiddens, 1], activation) for _ in range(agents))
+        elif critic_input == "agent_specific":  # the observation's one-hot says which junction
+            self.critic = mlp([width, *hiddens, 1], activation)
         else:
-            self.critic = torch.nn.ModuleList(mlp([state_dim, *hiddens, 1], activation) for _ in range(agents))
+            self.critic = mlp([width + agents, *hiddens, 1], activation)
 
     def get_non_inference_attributes(self) -> list[str]:
         return ["critic"]
@@ -105,9 +107,9 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         state, index = self.global_states[batch[STATE_ROW].long()], batch[AGENT_INDEX].long()
         if isinstance(self.critic, PooledCritic):
             return self.critic(state, index)
-        if self.model_config.get("critic_input") == "agent_specific":
-            own = batch[Columns.OBS]["observations"]
-            return self.critic(torch.cat([own, state], dim=-1)).squeeze(-1)
+        agent_specific = self.model_config.get("critic_input") == "agent_specific"
+        if agent_specific:
+            state = torch.cat([batch[Columns.OBS]["observations"], state], dim=-1)
         if isinstance(self.critic, torch.nn.ModuleList):
             values = torch.zeros(state.shape[0], device=state.device)
             for i, critic in enumerate(self.critic):
@@ -115,6 +117,8 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
                 if rows.any():
                     values[rows] = critic(state[rows]).squeeze(-1)
             return values
+        if agent_specific:
+            return self.critic(state).squeeze(-1)
         one_hot = torch.nn.functional.one_hot(index, self.model_config["num_agents"]).to(state.dtype)
         return self.critic(torch.cat([state, one_hot], dim=-1)).squeeze(-1)
 
