@@ -75,11 +75,11 @@ class CriticSettings(_Section):
     sharing: bool = Field(
         True, description="--policy central: one critic for all junctions (plus a one-hot), or one each"
     )
-    input: Literal["concat", "pooled", "agent_specific"] = Field(
-        "concat",
-        description="--policy central: the global state as one vector; or each junction's part through one "
-        "shared encoder, mean-pooled, beside the junction's own (one shared critic); or the junction's own "
-        "observation beside the global state",
+    input: Literal["agent_specific", "concat", "pooled"] = Field(
+        "agent_specific",
+        description="--policy central: the junction's own observation beside the global state; or the global "
+        "state as one vector (plus a one-hot); or each junction's part through one shared encoder, mean-pooled, "
+        "beside the junction's own (one shared critic)",
     )
 
 

@@ -66,7 +66,7 @@ def test_bad_settings_are_user_errors(experiment, items, message):
         (["model.fcnet_activation=sigmoid"], "model.fcnet_activation must be 'tanh', 'relu' or 'silu'"),
         (["checkpoint.num_to_keep=0"], "checkpoint.num_to_keep must be greater than or equal to 1"),
         (["critic.sharing=maybe"], "critic.sharing must be a valid boolean"),
-        (["critic.input=attention"], "critic.input must be 'concat', 'pooled' or 'agent_specific'"),
+        (["critic.input=attention"], "critic.input must be 'agent_specific', 'concat' or 'pooled'"),
         (["stop.band=abc"], "stop.band must be a valid number"),
         (["stop.target=abc"], "stop.target must be a valid number"),
         (["evaluation.episodes=0"], "evaluation.episodes must be greater than or equal to 1"),

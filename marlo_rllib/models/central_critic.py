@@ -1,18 +1,18 @@
 """MAPPO on RLlib's new stack: local actors, a centralized critic, decentralized execution.
 
 The actor reads only its junction's observation (padded and masked as in models/masked.py). The
-critic reads the env's global state (`TrafficSignalEnv.state()`: every junction's observation
-plus network totals) and the junction's identity (a one-hot), or, with `critic_sharing` off, each
-junction has its own critic network. With `critic_input: pooled` it reads the state as one row per
-junction instead: one encoder embeds every row, and the value comes from the junction's own
-embedding, the mean of all of them, the network totals and the junction's one-hot, so its encoder
-does not grow with the number of junctions. With `critic_input: agent_specific` it reads the
-junction's own observation (with its one-hot) beside the global state, MAPPO's "agent-specific
-global state" (Yu et al., 2022): the critic need not find its junction inside the state. The global state travels in the env's
-infos and reaches the module only on the learner, through the AddGlobalState learner connector:
-it keeps each distinct state once, in a table on the module, and gives every agent step the row
-of its state, so that the learner shuffles and slices row numbers, not one copy of the state per
-junction. Env runners build the module with `inference_only=True`, which leaves the critic out,
+critic (`critic_input`) reads, by default (`agent_specific`), the junction's own observation (with
+its one-hot) beside the env's global state (`TrafficSignalEnv.state()`: every junction's observation
+plus network totals), MAPPO's "agent-specific global state" (Yu et al., 2022). With `concat` it
+reads the global state and the junction's one-hot, and must find its junction inside the state.
+With `critic_sharing` off, each junction has its own critic network on the same input. With
+`pooled` it reads the state as one row per junction: one encoder embeds every row, and the value
+comes from the junction's own embedding, the mean of all of them, the network totals and the
+junction's one-hot, so its encoder does not grow with the number of junctions. The global state
+travels in the env's infos and reaches the module only on the learner, through the AddGlobalState
+learner connector: it keeps each distinct state once, in a table on the module, and gives every
+agent step the row of its state, so that the learner shuffles and slices row numbers, not one
+copy of the state per junction. Env runners build the module with `inference_only=True`, which leaves the critic out,
 and so does `load_controller`.
 """
 
@@ -83,7 +83,7 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
             return
         self.global_states = torch.zeros(0, self.model_config["state_dim"])  # the batch's, set by AddGlobalState
         state_dim, agents = self.model_config["state_dim"], self.model_config["num_agents"]
-        critic_input = self.model_config.get("critic_input", "concat")
+        self.critic_input = critic_input = self.model_config.get("critic_input", "agent_specific")
         if critic_input == "pooled":
             self.critic = PooledCritic(state_dim, agents, hiddens, activation)
             return
@@ -107,8 +107,7 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         state, index = self.global_states[batch[STATE_ROW].long()], batch[AGENT_INDEX].long()
         if isinstance(self.critic, PooledCritic):
             return self.critic(state, index)
-        agent_specific = self.model_config.get("critic_input") == "agent_specific"
-        if agent_specific:
+        if self.critic_input == "agent_specific":
             state = torch.cat([batch[Columns.OBS]["observations"], state], dim=-1)
         if isinstance(self.critic, torch.nn.ModuleList):
             values = torch.zeros(state.shape[0], device=state.device)
@@ -117,7 +116,7 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
                 if rows.any():
                     values[rows] = critic(state[rows]).squeeze(-1)
             return values
-        if agent_specific:
+        if self.critic_input == "agent_specific":
             return self.critic(state).squeeze(-1)
         one_hot = torch.nn.functional.one_hot(index, self.model_config["num_agents"]).to(state.dtype)
         return self.critic(torch.cat([state, one_hot], dim=-1)).squeeze(-1)
