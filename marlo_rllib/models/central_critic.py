@@ -12,8 +12,8 @@ junction's one-hot, so its encoder does not grow with the number of junctions. T
 travels in the env's infos and reaches the module only on the learner, through the AddGlobalState
 learner connector: it keeps each distinct state once, in a table on the module, and gives every
 agent step the row of its state, so that the learner shuffles and slices row numbers, not one
-copy of the state per junction. Env runners build the module with `inference_only=True`, which leaves the critic out,
-and so does `load_controller`.
+copy of the state per junction. Env runners build the module with `inference_only=True`, which
+leaves the critic out, and so does `load_controller`.
 """
 
 from __future__ import annotations
