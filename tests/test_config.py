@@ -42,6 +42,7 @@ def test_gpu_selects_the_gpu_preset():
         ({}, ["resources.num_env_runners=0"], "num_env_runners"),
         ({}, ["noequals"], "--set takes key=value"),
         ({"policy": "central"}, ["critic.input=pooled", "critic.sharing=false"], "critic.input pooled is one critic"),
+        ({"policy": "central"}, ["resources.num_learners=2"], "--policy central trains on at most 1 learner"),
     ],
 )
 def test_bad_settings_are_user_errors(experiment, items, message):
