@@ -154,7 +154,6 @@ class AddGlobalState(ConnectorV2):
         if states:
             table = torch.from_numpy(np.stack(states).astype(np.float32, copy=False))
             for module in rl_module.values():
-                module = module.unwrapped()  # under DDP (several learners) the wrapper holds the module
                 if isinstance(module, CentralCriticPPOTorchRLModule):
                     module.global_states = table.to(next(module.parameters()).device)
         return batch
