@@ -24,6 +24,8 @@ from tests.conftest import REPO
         ("levers.py", ["--timesteps", "0"], "--timesteps must be at least 1"),
         ("mappo_vs_ppo.py", ["--variants", "pooled,bogus"], "unknown variant bogus"),
         ("mappo_vs_ppo.py", ["--variants", "concat", "--reuse", "pooled"], "--reuse pooled is not a variant"),
+        ("learner_profile.py", ["--iterations", "0"], "--iterations must be at least 1"),
+        ("learner_profile.py", ["--scenario", "atlantis"], "unknown scenario"),
         ("switching.py", ["--scenario", "atlantis", "--controller", "fixed"], "unknown scenario 'atlantis'"),
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
         ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),

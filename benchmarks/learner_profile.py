@@ -1,0 +1,78 @@
+"""Seconds the learner spends per training iteration (`learner_group.update`, under cProfile), for
+the default `marlo train` config of a scenario and layout, with the profile's top entries.
+
+    python benchmarks/learner_profile.py --scenario grid6 --policy central
+
+One warm-up iteration, then --iterations timed ones (sampling and evaluation run but are not
+counted). Prints the seconds per iteration and the global-state table's shape (central layout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+from typing import Any
+
+from train_throughput import start_marlo_ray
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="grid6")
+    parser.add_argument("--policy", choices=["shared", "central"], default="central")
+    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--top", type=int, default=20, help="profile entries to print, by own time")
+    args = parser.parse_args()
+    if args.iterations < 1:
+        parser.exit(2, "learner_profile.py: error: --iterations must be at least 1\n")
+
+    import ray
+
+    from marlo_rllib.config import compose
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
+    from marlo_rllib.errors import UserError
+    from marlo_rllib.training.callbacks import TrafficMetricsCallback
+    from marlo_rllib.training.rllib_config import build_config
+    from marlo_rllib.training.runner import probe_speed
+
+    try:
+        config = compose({"scenario": args.scenario, "policy": args.policy}, {})
+        env_config = config.env_config()
+        env = RLlibTrafficSignalEnv(env_config).par_env
+    except UserError as error:
+        parser.exit(2, f"learner_profile.py: error: {error}\n")
+    probe, state_dim, agents = probe_speed(env), int(env.state_space.shape[0]), list(env.possible_agents)
+    env.close()
+    start_marlo_ray()
+    try:
+        algorithm = build_config(
+            config, env_config, agents, TrafficMetricsCallback, state_dim=state_dim, probe=probe
+        ).build_algo()
+        algorithm.train()
+        profile, spent, update = cProfile.Profile(), [0.0], algorithm.learner_group.update
+
+        def profiled(*a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            profile.enable()
+            try:
+                return update(*a, **k)
+            finally:
+                profile.disable()
+                spent[0] += time.perf_counter() - started
+
+        algorithm.learner_group.update = profiled
+        for _ in range(args.iterations):
+            algorithm.train()
+        print(f"{args.scenario} {args.policy}: learner {spent[0] / args.iterations:.2f} s per iteration")
+        if args.policy == "central":
+            print("global-state table", tuple(algorithm.learner_group._learner.module["shared"].global_states.shape))
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+        algorithm.stop()
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
