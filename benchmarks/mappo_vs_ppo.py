@@ -8,9 +8,10 @@ junction's part through one shared encoder (`critic.input=pooled`) and with the 
 observation beside the global state (`critic.input=agent_specific`); `--variants` picks a subset
 (shared PPO always runs, as the yardstick; `--reuse` keeps finished runs of the same command). All
 use the PPO CPU preset, 2 env runners and checkpoints scored on evaluation delay (a --minutes
-budget has no plateau stop). The cost of the centralized critic is read from the same runs (seconds per training
-iteration), and the env's share of it (building the global state every step) is timed on the
-bare env of each scenario and of grid6, with the global state's bytes per train batch.
+budget has no plateau stop). The cost of the centralized critic is read from the same runs
+(seconds per training iteration), and the env's share of it (building the global state every
+step) is timed on the bare env of each scenario and of grid6, with the global state's bytes per
+train batch.
 Writes its section of docs/LEARNING.md and the raw files under docs/learning/mappo_vs_ppo/.
 """
 

@@ -515,8 +515,8 @@ class TrafficSignalEnv(ParallelEnv):
         parts = [self._observations[agent] for agent in self.possible_agents]
         if self.shared_spaces:
             parts = [part["observations"] for part in parts]
-        widths = [self.observation_fn.size(self.layouts[agent]) for agent in self.possible_agents]
-        return np.concatenate([*(part[:width] for part, width in zip(parts, widths, strict=True)), self._network])
+        ids = [len(self._ids[agent]) for agent in self.possible_agents]
+        return np.concatenate([*(part[: part.size - n] for part, n in zip(parts, ids, strict=True)), self._network])
 
     def _with_state(self, infos: dict[str, dict]) -> dict[str, dict]:
         if self.state_in_infos:

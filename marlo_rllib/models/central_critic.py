@@ -90,10 +90,8 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
         width = state_dim + (space["observations"].shape[0] if critic_input == "agent_specific" else 0)
         if not self.model_config.get("critic_sharing", True):
             self.critic = torch.nn.ModuleList(mlp([width, *hiddens, 1], activation) for _ in range(agents))
-        elif critic_input == "agent_specific":  # the observation's one-hot says which junction
-            self.critic = mlp([width, *hiddens, 1], activation)
-        else:
-            self.critic = mlp([width + agents, *hiddens, 1], activation)
+        else:  # concat adds the junction's one-hot; agent_specific has it in the observation
+            self.critic = mlp([width + (agents if critic_input == "concat" else 0), *hiddens, 1], activation)
 
     def get_non_inference_attributes(self) -> list[str]:
         return ["critic"]
@@ -116,10 +114,10 @@ class CentralCriticPPOTorchRLModule(TorchRLModule, ValueFunctionAPI):
                 if rows.any():
                     values[rows] = critic(state[rows]).squeeze(-1)
             return values
-        if self.critic_input == "agent_specific":
-            return self.critic(state).squeeze(-1)
-        one_hot = torch.nn.functional.one_hot(index, self.model_config["num_agents"]).to(state.dtype)
-        return self.critic(torch.cat([state, one_hot], dim=-1)).squeeze(-1)
+        if self.critic_input == "concat":
+            one_hot = torch.nn.functional.one_hot(index, self.model_config["num_agents"]).to(state.dtype)
+            state = torch.cat([state, one_hot], dim=-1)
+        return self.critic(state).squeeze(-1)
 
 
 class AddGlobalState(ConnectorV2):
