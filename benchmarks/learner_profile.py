@@ -15,7 +15,7 @@ import pstats
 import time
 from typing import Any
 
-from train_throughput import start_marlo_ray
+from train_throughput import default_config, start_marlo_ray
 
 
 def main() -> None:
@@ -30,26 +30,15 @@ def main() -> None:
 
     import ray
 
-    from marlo_rllib.config import compose
-    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.errors import UserError
-    from marlo_rllib.training.callbacks import TrafficMetricsCallback
-    from marlo_rllib.training.rllib_config import build_config
-    from marlo_rllib.training.runner import probe_speed
 
     try:
-        config = compose({"scenario": args.scenario, "policy": args.policy}, {})
-        env_config = config.env_config()
-        env = RLlibTrafficSignalEnv(env_config).par_env
+        run = default_config(args.scenario, {}, policy=args.policy)
     except UserError as error:
         parser.exit(2, f"learner_profile.py: error: {error}\n")
-    probe, state_dim, agents = probe_speed(env), int(env.state_space.shape[0]), list(env.possible_agents)
-    env.close()
     start_marlo_ray()
     try:
-        algorithm = build_config(
-            config, env_config, agents, TrafficMetricsCallback, state_dim=state_dim, probe=probe
-        ).build_algo()
+        algorithm = run.algorithm_config().build_algo()
         algorithm.train()
         profile, spent, update = cProfile.Profile(), [0.0], algorithm.learner_group.update
 

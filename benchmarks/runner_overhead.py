@@ -39,7 +39,8 @@ def runner_configs(scenario: str) -> tuple[dict[str, tuple[type, Any]], int]:
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
 
-    config, env_config, _ = default_config(scenario, {})
+    run = default_config(scenario, {})
+    config, env_config = run.config, run.env_config
     replay = replay_env_class(env_config, EPISODE_STEPS)
 
     def built(runner: type, **environment: Any) -> tuple[type, Any]:

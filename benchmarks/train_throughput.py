@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sections import write_section
 
@@ -196,32 +196,55 @@ def sample(algorithm: Any, steps: int, runners: list[int]) -> float:
     return per_runner * len(runners) / (time.perf_counter() - started)
 
 
-def default_config(scenario: str, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """The default `marlo train` experiment (with `overrides`), its env config and the bare env's probe
-    (what sizes fragments)."""
+class DefaultRun(NamedTuple):
+    """The default `marlo train` experiment of a scenario, its env config and what the training
+    runner reads off the env before building the algorithm (prepare_run)."""
+
+    config: Any
+    env_config: dict[str, Any]
+    probe: dict[str, Any]  # the bare env's speed, what sizes fragments
+    agents: list[str]
+    state_dim: int
+
+    def algorithm_config(self) -> Any:
+        from marlo_rllib.training.callbacks import TrafficMetricsCallback
+        from marlo_rllib.training.rllib_config import build_config
+
+        return build_config(
+            self.config,
+            self.env_config,
+            self.agents,
+            TrafficMetricsCallback,
+            state_dim=self.state_dim,
+            probe=self.probe,
+        )
+
+
+def default_config(scenario: str, overrides: dict[str, Any], policy: str = "shared") -> DefaultRun:
+    """The default `marlo train --scenario SCENARIO --policy POLICY` experiment, with `overrides`."""
     from marlo_rllib.config import compose
     from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
     from marlo_rllib.training.runner import probe_speed
 
-    config = compose({"scenario": scenario}, overrides)
+    config = compose({"scenario": scenario, "policy": policy}, overrides)
     env_config = config.env_config()
     env = RLlibTrafficSignalEnv(env_config).par_env
-    probe = probe_speed(env)
-    env.close()
-    return config, env_config, probe
+    try:
+        return DefaultRun(
+            config, env_config, probe_speed(env), list(env.possible_agents), int(env.state_space.shape[0])
+        )
+    finally:
+        env.close()
 
 
 def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[float]:
     """Sampling with `envs` simulations per env runner (each in its own process), 2 runners."""
     import ray
 
-    from marlo_rllib.training.callbacks import TrafficMetricsCallback
-    from marlo_rllib.training.rllib_config import build_config
-
-    config, env_config, probe = default_config(scenario, {"resources": {"envs_per_env_runner": envs}})
+    run = default_config(scenario, {"resources": {"envs_per_env_runner": envs}})
     start_marlo_ray()
     try:
-        algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
+        algorithm = run.algorithm_config().build_algo()
         sample(algorithm, steps, [1, 2])  # warm-up
         rates = [sample(algorithm, steps, [1, 2]) for _ in range(repeats)]
         algorithm.stop()
@@ -242,15 +265,13 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
     import ray
 
     from marlo_rllib.config import compose
-    from marlo_rllib.training.callbacks import TrafficMetricsCallback
-    from marlo_rllib.training.rllib_config import build_config
 
-    config, env_config, probe = default_config(scenario, {})
-    parallel = compose({"scenario": scenario}, {"evaluation": {"parallel": True}})
+    run = default_config(scenario, {})
+    parallel = run._replace(config=compose({"scenario": scenario}, {"evaluation": {"parallel": True}}))
     with PeakMemory() as memory:
         start_marlo_ray()
         try:
-            algorithm = build_config(config, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
+            algorithm = run.algorithm_config().build_algo()
             sample(algorithm, steps, [1, 2])  # warm-up
             both = [sample(algorithm, steps, [1, 2]) for _ in range(repeats)]
             one = [sample(algorithm, steps, [1]) for _ in range(repeats)]
@@ -260,11 +281,11 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
             timed(algorithm, "evaluate", spent, "evaluation")
             whole_loop, seconds = training_rate(algorithm, iterations)
             algorithm.stop()
-            algorithm = build_config(parallel, env_config, [], TrafficMetricsCallback, probe=probe).build_algo()
+            algorithm = parallel.algorithm_config().build_algo()
             algorithm.train()
             whole_loop_parallel_evaluation, _ = training_rate(algorithm, iterations)
             algorithm.stop()
-            overhead = rllib_overhead_ms(config, env_config, probe["episode_steps"], (1, 4), 1024)
+            overhead = rllib_overhead_ms(run.config, run.env_config, run.probe["episode_steps"], (1, 4), 1024)
         finally:
             ray.shutdown()
     return {
@@ -278,7 +299,7 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
         "rest_s": (seconds - spent["learning"] - spent["evaluation"]) / iterations,
         "peak_rss_gib": memory.peak / 2**30,
         "rllib_ms_per_env_step": overhead,
-        "batch_env_steps": config.training["train_batch_size_per_learner"],
+        "batch_env_steps": run.config.training["train_batch_size_per_learner"],
     }
 
 
