@@ -31,6 +31,7 @@ def main() -> None:
     import ray
 
     from marlo_rllib.errors import UserError
+    from marlo_rllib.layout import SHARED_MODULE
 
     try:
         run = default_config(args.scenario, {}, policy=args.policy)
@@ -56,7 +57,9 @@ def main() -> None:
             algorithm.train()
         print(f"{args.scenario} {args.policy}: learner {spent[0] / args.iterations:.2f} s per iteration")
         if args.policy == "central":
-            print("global-state table", tuple(algorithm.learner_group._learner.module["shared"].global_states.shape))
+            print(
+                "global-state table", tuple(algorithm.learner_group._learner.module[SHARED_MODULE].global_states.shape)
+            )
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
         algorithm.stop()
     finally:

@@ -517,8 +517,8 @@ def validate(config: ExperimentConfig) -> None:
         raise UserError("critic.input pooled is one critic shared by all junctions; drop critic.sharing=false")
     stop, resources = config.stop, config.resources
     if config.policy == "central" and resources.num_learners > 1:
-        # Measured: with 2 learners the episodes reach the learner connector without their infos,
-        # where the critic's global state travels (KeyError 'state'); 1 remote learner works.
+        # With 2+ learners RLlib shards the episodes by slicing them, and MultiAgentEpisode.slice
+        # drops the infos, where the critic's global state travels (KeyError 'state').
         raise UserError("--policy central trains on at most 1 learner (resources.num_learners 0 or 1)")
     if stop.timesteps is None and stop.minutes is None:
         raise UserError("stop needs timesteps or minutes: a budget to train for")
