@@ -362,9 +362,12 @@ def test_no_samples_in_time_ends_the_run_with_one_line_instead_of_looping(tmp_pa
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("marlo:")]
     assert len(errors) == 1 and "no progress in 3 iterations" in errors[0] and "resources.sample_timeout_s" in errors[0]
+    # A sample() call may still finish inside 1 ms now and then; the run ends after three idle ones in a row.
     rows = progress(tmp_path / "stuck")
-    assert len(rows) == 3 and all(r["timesteps"] == "0" and "no env steps sampled" in r["warning"] for r in rows)
-    assert done.stdout.count("WARNING: no env steps sampled") == 3
+    last = rows[-3:]
+    assert len(last) == 3 and all("no env steps sampled" in r["warning"] for r in last)
+    assert len({r["timesteps"] for r in last}) == 1 and int(last[0]["timesteps"]) < 120
+    assert done.stdout.count("WARNING: no env steps sampled") >= 3
     state = json.loads((tmp_path / "stuck" / "state.json").read_text())
     assert state["status"] == "failed" and state["error"].startswith("no progress")
 
