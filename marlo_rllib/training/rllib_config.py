@@ -97,6 +97,7 @@ def build_config(
     algorithm = get_algorithm(config.algorithm)
     training = dict(config.training)
     model = config.model.model_dump()
+    learner_connector = None
     if config.policy == "central":
         from marlo_rllib.models.central_critic import AddGlobalState
 
@@ -109,7 +110,7 @@ def build_config(
         modules = {
             SHARED_MODULE: RLModuleSpec(module_class=shared_module_class(config), model_config={**model, **critic})
         }
-        training["learner_connector"] = partial(AddGlobalState, agents=agents)
+        learner_connector = partial(AddGlobalState, agents=agents)
     elif algorithm.offline_only:  # no env runner tells the learner the spaces: the env does, here
         env = RLlibTrafficSignalEnv(env_config).par_env
         spaces = {"observation_space": env.observation_space(agents[0]), "action_space": env.action_space(agents[0])}
@@ -165,6 +166,7 @@ def build_config(
             num_learners=resources.num_learners,
             num_gpus_per_learner=gpus_per_learner(resources),
             learner_class=learner_class,  # None: the algorithm's own
+            learner_connector=learner_connector,
         )
         .multi_agent(policies=set(modules), policy_mapping_fn=policy_mapping(config.policy))
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=modules), model_config=model)
