@@ -117,7 +117,7 @@ def replay_env_class(env_config: dict[str, Any], episode_steps: int) -> type:
     env = RLlibTrafficSignalEnv(env_config)
     observations, _ = env.reset()
     agent = next(iter(observations))
-    spaces = (env.observation_space[agent], env.action_space[agent])
+    spaces = (env.get_observation_space(agent), env.get_action_space(agent))
     env.close()
 
     class Replay(MultiAgentEnv):
