@@ -41,7 +41,7 @@ def parse_entry(entry: str) -> tuple[str, str | None, list[str]]:
     layouts = [part for part in parts if "=" not in part]
     if len(layouts) > 1:
         raise SystemExit(f"{entry}: at most one layout")
-    return algo, (layouts or [None])[0], [f"training.{part}" for part in parts if "=" in part]
+    return algo, layouts[0] if layouts else None, [f"training.{part}" for part in parts if "=" in part]
 
 
 def train_for_minutes(

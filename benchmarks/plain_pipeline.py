@@ -34,7 +34,7 @@ os.environ["LIBSUMO_AS_TRACI"] = "1"  # sumo-rl's own switch to libsumo; read wh
 from ray.rllib.env.multi_agent_env import MultiAgentEnv  # noqa: E402
 
 DELTA_TIME, YELLOW_TIME, MIN_GREEN, MAX_GREEN = 5, 2, 5, 50
-STOCK = {
+STOCK: dict[str, Any] = {
     "lr": 2e-5,
     "gamma": 0.95,
     "lambda_": 0.9,
