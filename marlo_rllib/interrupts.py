@@ -35,6 +35,26 @@ def recorded() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _record_only(signum: int, frame: FrameType | None) -> None:
+    global _pressed
+    _pressed = True
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Ctrl+C inside the block is only recorded, for bookkeeping that must not stop half done; the
+    next `check()` raises it."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, _record_only)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def check() -> None:
     """Raises KeyboardInterrupt if Ctrl+C was pressed, even where its first raise was swallowed."""
     if _pressed:

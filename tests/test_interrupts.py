@@ -50,3 +50,16 @@ def test_an_ignored_sigint_stays_ignored():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_inside_a_deferred_block_waits_for_the_next_check():
+    finished = False
+    with interrupts.recorded():
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            finished = True
+        assert signal.getsignal(signal.SIGINT) is interrupts.on_sigint
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    assert finished

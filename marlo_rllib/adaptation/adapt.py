@@ -214,30 +214,32 @@ def adapt(plan: AdaptPlan) -> list[dict[str, Any]]:
             first_seed = plan.seed + plan.reference_episodes + j * plan.episodes_per_bucket
             bucket = plan.out / "buckets" / f"{j:02d}"
             info = _record(plan, checkpoint, env, bucket, first_seed, plan.episodes_per_bucket)
-            sample = features(_observations(bucket, rng, plan.mmd_samples))
-            mmds.append(bucket_mmd(sample, reference_obs, MMD_DRAWS, rng))
-            fire = triggers(mmds, plan.ratio)
-            row = {
-                "bucket": j,
-                "deployed_hours": round((j + 1) * hours_per_bucket, 3),
-                "demand_scale": env["demand_scale"],
-                "traffic": env.get("traffic_scenario") or "",
-                "seeds": " ".join(str(s) for s in info["seeds"]),
-                "delay": round(info["behaviour_mean_delay"], 3),
-                "waiting_time": round(info["behaviours"][0]["metrics"]["waiting_time"], 3),
-                "mmd": round(mmds[-1], 6),
-                "triggered": fire,
-                "checkpoint": str(checkpoint),
-                "finetuned": "",
-                "finetuned_delay": "",
-                "adopted": False,
-            }
-            print(
-                f"bucket {j}: demand {env['demand_scale']}{' ' + row['traffic'] if row['traffic'] else ''}, "
-                f"delay {row['delay']:.2f} s, MMD {mmds[-1]:.4f}" + (" -> fine-tuning" if fire else ""),
-                flush=True,
-            )
+            with interrupts.deferred():  # a recorded bucket gets its row
+                sample = features(_observations(bucket, rng, plan.mmd_samples))
+                mmds.append(bucket_mmd(sample, reference_obs, MMD_DRAWS, rng))
+                fire = triggers(mmds, plan.ratio)
+                row = {
+                    "bucket": j,
+                    "deployed_hours": round((j + 1) * hours_per_bucket, 3),
+                    "demand_scale": env["demand_scale"],
+                    "traffic": env.get("traffic_scenario") or "",
+                    "seeds": " ".join(str(s) for s in info["seeds"]),
+                    "delay": round(info["behaviour_mean_delay"], 3),
+                    "waiting_time": round(info["behaviours"][0]["metrics"]["waiting_time"], 3),
+                    "mmd": round(mmds[-1], 6),
+                    "triggered": fire,
+                    "checkpoint": str(checkpoint),
+                    "finetuned": "",
+                    "finetuned_delay": "",
+                    "adopted": False,
+                }
+                print(
+                    f"bucket {j}: demand {env['demand_scale']}{' ' + row['traffic'] if row['traffic'] else ''}, "
+                    f"delay {row['delay']:.2f} s, MMD {mmds[-1]:.4f}" + (" -> fine-tuning" if fire else ""),
+                    flush=True,
+                )
             try:
+                interrupts.check()
                 if fire:
                     adapted, interrupted = _finetune(plan, checkpoint, env, j, reference)
                     if adapted != checkpoint:
