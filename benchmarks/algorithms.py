@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from learning import REPO, delays, marlo, parse_entry, train_for_minutes
+from learning import REPO, check_algos, delays, marlo, parse_entry, train_for_minutes
 from sections import write_section
 
 
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--section", help="the doc's section to write (default: algorithms SCENARIO)")
     parser.add_argument("--keep", action="store_true", help="reuse finished runs of the same names (after a crash)")
     args = parser.parse_args()
+    check_algos(parser, args.algos)
 
     out = REPO / args.out / args.scenario
     if not args.keep:

@@ -39,9 +39,21 @@ def parse_entry(entry: str) -> tuple[str, str | None, list[str]]:
     """ALGO[:LAYOUT][:key=value...] -> (ALGO, LAYOUT or None, ["training.key=value", ...])."""
     algo, *parts = entry.split(":")
     layouts = [part for part in parts if "=" not in part]
+    if not algo:
+        raise ValueError(f"--algos: {entry!r} names no algorithm")
     if len(layouts) > 1:
-        raise SystemExit(f"{entry}: at most one layout")
+        raise ValueError(f"--algos: {entry} names more than one layout")
     return algo, layouts[0] if layouts else None, [f"training.{part}" for part in parts if "=" in part]
+
+
+def check_algos(parser: argparse.ArgumentParser, algos: str) -> None:
+    """Ends the script with one line and exit status 2 on an --algos entry parse_entry refuses,
+    before anything is trained."""
+    for entry in algos.split(","):
+        try:
+            parse_entry(entry)
+        except ValueError as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def train_for_minutes(

@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from learning import REPO, delays, marlo, parse_entry
+from learning import REPO, check_algos, delays, marlo, parse_entry
 from sections import write_section
 
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/learning/offline")
     parser.add_argument("--doc", default="docs/LEARNING.md")
     args = parser.parse_args()
+    check_algos(parser, args.algos)
 
     out = REPO / args.out
     shutil.rmtree(out, ignore_errors=True)

@@ -34,6 +34,10 @@ from tests.conftest import REPO
         ("junction_deadlock.py", ["--scenario", "atlantis", "--controllers", "fixed"], "unknown scenario 'atlantis'"),
         ("junction_deadlock.py", ["--scenario", "cologne3", "--controllers", "fixd"], "unknown controller 'fixd'"),
         ("junction_deadlock.py", ["--scenario", "cologne3", "--controllers", "fixed", "--seeds", "-1"], ">= 0"),
+        ("algorithms.py", ["--algos", "PPO:shared:independent"], "PPO:shared:independent names more than one layout"),
+        ("offline.py", ["--algos", "CQL,:shared"], "':shared' names no algorithm"),
+        ("scenario_build.py", ["--scenario", "atlantis"], "unknown scenario 'atlantis'"),
+        ("scenario_build.py", ["--scenario", "cologne8"], "cologne8 ships its network"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, args, message):
