@@ -25,14 +25,15 @@ def recorded() -> Iterator[None]:
     global _pressed
     _pressed = False
     previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signal.signal(signal.SIGINT, on_sigint)
+    takes_over = previous is signal.default_int_handler and threading.current_thread() is threading.main_thread()
+    if takes_over:
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if takes_over:
+            signal.signal(signal.SIGINT, previous)
+        _pressed = False  # the press belonged to this block
 
 
 def _record_only(signum: int, frame: FrameType | None) -> None:

@@ -63,3 +63,4 @@ def test_a_ctrl_c_inside_a_deferred_block_waits_for_the_next_check():
         with pytest.raises(KeyboardInterrupt):
             interrupts.check()
     assert finished
+    interrupts.check()  # the press ended with its command
