@@ -38,12 +38,13 @@ def test_the_runner_counts_every_junctions_steps_across_samples_and_episodes():
     config = compose({"scenario": "2x2grid"}, {"env": {"episode_seconds": 5 * STEPS}})
     runner = MarloEnvRunner(config=build_config(config, config.env_config(), [], TrafficMetricsCallback))
     try:
-        runner.sample(num_timesteps=2 * STEPS + 5)  # two whole episodes and part of a third
+        episodes = runner.sample(num_timesteps=2 * STEPS + 5)  # two whole episodes and part of a third
         runner.sample(num_timesteps=7)
         metrics = runner.get_metrics()
         assert not runner.module["shared"].training  # acting only: no train()/eval() switch per step
     finally:
         runner.stop()
+    assert [len(e) for e in episodes] == [STEPS, STEPS, 5] and all(e.is_numpy for e in episodes)
     steps = 2 * STEPS + 12
     assert metrics[NUM_ENV_STEPS_SAMPLED_LIFETIME].peek() == steps
     assert {a: s.peek() for a, s in metrics[NUM_AGENT_STEPS_SAMPLED_LIFETIME].items()} == dict.fromkeys(

@@ -261,6 +261,16 @@ class MarloEnvRunner(MultiAgentEnvRunner):
         finally:
             self._log_agent_steps()
 
+    def _sample(self, **kwargs: Any) -> list:
+        # RLlib converts every episode finished so far in a sample() to numpy again after each env step
+        # (validating each agent's data each time); converting them once, on return, gives the same episodes.
+        to_numpy, self.episodes_to_numpy = self.episodes_to_numpy, False
+        try:
+            episodes = super()._sample(**kwargs)
+        finally:
+            self.episodes_to_numpy = to_numpy
+        return [episode.to_numpy() for episode in episodes] if to_numpy else episodes
+
     def _increase_sampled_metrics(self, num_steps: int, next_obs: dict, episode: Any) -> int:
         # RLlib logs four counters per agent at every env step, one of a runner's largest costs on a
         # map of many junctions; they are counted here and logged once per sample() with the same totals.
