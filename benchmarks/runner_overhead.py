@@ -94,7 +94,8 @@ def main() -> int:
         f"runners taking turns {args.repeats} times, median milliseconds per env step. rllib: RLlib's "
         "MultiAgentEnvRunner with its default action connectors; marlo: `MarloEnvRunner` as `marlo train` "
         "configures it (per-agent step counters logged once per sample, no deep copy of observations or "
-        "discrete actions, finished episodes converted to numpy once per sample). Both use marlo's masked module (no train/eval switch per step).",
+        "discrete actions, finished episodes converted to numpy once per sample). Both use marlo's masked "
+        "module (no train/eval switch per step).",
         "",
         "| map | junctions | rllib ms per env step | marlo ms per env step | marlo / rllib |",
         "|---|---|---|---|---|",
