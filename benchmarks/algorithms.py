@@ -20,7 +20,7 @@ import json
 import shutil
 from pathlib import Path
 
-from learning import REPO, check_algos, delays, marlo, parse_entry, train_for_minutes
+from learning import REPO, delays, marlo, parse_algos, train_for_minutes
 from sections import write_section
 
 
@@ -72,15 +72,14 @@ def main() -> None:
     parser.add_argument("--section", help="the doc's section to write (default: algorithms SCENARIO)")
     parser.add_argument("--keep", action="store_true", help="reuse finished runs of the same names (after a crash)")
     args = parser.parse_args()
-    check_algos(parser, args.algos)
+    entries = parse_algos(parser, args.algos)
 
     out = REPO / args.out / args.scenario
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Path] = {}
-    for entry in args.algos.split(","):
-        name, layout, settings = parse_entry(entry)
+    for entry, (name, layout, settings) in entries:
         label = f"{name} ({', '.join(filter(None, [layout, *settings]))})" if entry != name else name
         run_name = f"algorithms_{entry.replace(':', '_').replace('=', '')}_{args.scenario}"
         runs[label] = REPO / args.runs / run_name

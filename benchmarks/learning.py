@@ -46,14 +46,13 @@ def parse_entry(entry: str) -> tuple[str, str | None, list[str]]:
     return algo, layouts[0] if layouts else None, [f"training.{part}" for part in parts if "=" in part]
 
 
-def check_algos(parser: argparse.ArgumentParser, algos: str) -> None:
-    """Ends the script with one line and exit status 2 on an --algos entry parse_entry refuses,
-    before anything is trained."""
-    for entry in algos.split(","):
-        try:
-            parse_entry(entry)
-        except ValueError as exc:
-            parser.exit(2, f"{parser.prog}: error: {exc}\n")
+def parse_algos(parser: argparse.ArgumentParser, algos: str) -> list[tuple[str, tuple[str, str | None, list[str]]]]:
+    """Each --algos entry with its parse_entry; an entry it refuses ends the script with one line and
+    exit status 2, before anything is trained."""
+    try:
+        return [(entry, parse_entry(entry)) for entry in algos.split(",")]
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def train_for_minutes(

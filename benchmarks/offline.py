@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from learning import REPO, check_algos, delays, marlo, parse_entry
+from learning import REPO, delays, marlo, parse_algos
 from sections import write_section
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/learning/offline")
     parser.add_argument("--doc", default="docs/LEARNING.md")
     args = parser.parse_args()
-    check_algos(parser, args.algos)
+    entries = parse_algos(parser, args.algos)
 
     out = REPO / args.out
     shutil.rmtree(out, ignore_errors=True)
@@ -70,8 +70,7 @@ def main() -> None:
     shutil.copy(dataset / "dataset.json", out / "dataset.json")
 
     runs: dict[str, Path] = {}
-    for entry in args.algos.split(","):
-        algo, _, settings = parse_entry(entry)
+    for entry, (algo, _, settings) in entries:
         runs[entry] = REPO / args.runs / f"offline_{entry.replace(':', '_').replace('=', '')}_{args.scenario}"
         shutil.rmtree(runs[entry], ignore_errors=True)
         marlo(
