@@ -93,8 +93,9 @@ def main() -> int:
         f"the default `marlo train` config, one torch thread; {args.steps} env steps after a warm-up, the two "
         f"runners taking turns {args.repeats} times, median milliseconds per env step. rllib: RLlib's "
         "MultiAgentEnvRunner with its default action connectors; marlo: `MarloEnvRunner` as `marlo train` "
-        "configures it (per-agent step counters logged once per sample, no deep copy of observations or "
-        "discrete actions, finished episodes converted to numpy once per sample). Both use marlo's masked "
+        "configures it (per-agent step counters logged once per sample, observations stacked and actions "
+        "split back directly instead of RLlib's connector pipelines, finished episodes converted to numpy once "
+        "per sample). Both use marlo's masked "
         "module (no train/eval switch per step).",
         "",
         "| map | junctions | rllib ms per env step | marlo ms per env step | marlo / rllib |",

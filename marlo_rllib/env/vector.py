@@ -33,6 +33,8 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
 )
 
+from marlo_rllib.env.connectors import actions_to_envs, direct_connectors_fit, observations_to_module
+
 logger = logging.getLogger(__name__)
 START_TIMEOUT_S = 300.0  # building a large net's first simulation can take a while
 RESET_TRIES = 3
@@ -226,9 +228,9 @@ class SubprocessVectorEnv(VectorMultiAgentEnv):
 
 
 class MarloEnvRunner(MultiAgentEnvRunner):
-    """RLlib's multi-agent env runner, with less work per env step; with more than one env per
-    runner, the envs are SUMO simulations in child processes (SubprocessVectorEnv) instead of
-    in-process copies."""
+    """RLlib's multi-agent env runner, with less work per env step (direct connectors: env/connectors.py);
+    with more than one env per runner, the envs are SUMO simulations in child processes
+    (SubprocessVectorEnv) instead of in-process copies."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._agent_steps: Counter[tuple[str, str]] = Counter()  # (agent, module): steps not yet logged
@@ -265,10 +267,15 @@ class MarloEnvRunner(MultiAgentEnvRunner):
         # RLlib converts every episode finished so far in a sample() to numpy again after each env step
         # (validating each agent's data each time); converting them once, on return, gives the same episodes.
         to_numpy, self.episodes_to_numpy = self.episodes_to_numpy, False
+        pipelines = self._env_to_module, self._module_to_env
+        if direct_connectors_fit(self.config, self.module):
+            direct: tuple[Any, Any] = (observations_to_module, actions_to_envs)  # called as the pipelines are
+            self._env_to_module, self._module_to_env = direct
         try:
             episodes = super()._sample(**kwargs)
         finally:
             self.episodes_to_numpy = to_numpy
+            self._env_to_module, self._module_to_env = pipelines
         return [episode.to_numpy() for episode in episodes] if to_numpy else episodes
 
     def _increase_sampled_metrics(self, num_steps: int, next_obs: dict, episode: Any) -> int:
