@@ -1,13 +1,14 @@
 """Training throughput against the bare env and the plain pipeline, side by side in one run.
 
-    python benchmarks/train_throughput.py [--maps grid4x4,cologne8,grid6] [--steps 4096] [--repeats 3]
+    python benchmarks/train_throughput.py [--maps grid4x4,cologne8,grid6] [--steps 4096] [--repeats 3] [--bare-episodes 2]
 
 For each map, one after the other (never two heavy jobs at once):
 
-  bare env    TrafficSignalEnv with random (masked) greens, 2 processes at once (the 2 env runners)
+  bare env    the default `marlo train` env with random (masked) greens, whole episodes, 2 processes
+              at once (the 2 env runners)
   sampling    the default `marlo train` config (PPO, shared policy, 2 env runners): the env runners'
               `sample()` (the env plus RLlib's episode bookkeeping, connectors and forward pass),
-              with both runners and then with one (the scale-out)
+              with both runners and then with one (the scale-out), and the share of it spent in the env
   whole loop  whole training iterations (sampling + learning + evaluation), with RLlib's timers of
               each part and the peak memory (RSS of the driver and every Ray process it started)
   plain       sumo-rl + stock RLlib PPO (benchmarks/plain_pipeline.py): its whole training loop,
@@ -38,29 +39,34 @@ PROCESSES = 2  # the default number of env runners
 VECTOR_ENVS = 2  # simulations per env runner in the vector measurement
 
 
-def bare_env_rate(scenario: str, steps: int, seed: int) -> float:
+def bare_env_rate(scenario: str, episodes: int, worker: int) -> float:
+    """Env steps per second of the default `marlo train` env (its env config, env runner `worker`'s
+    SUMO seeds) over whole episodes, so that every part of an episode weighs as much as in training."""
     import numpy as np
+    from ray.rllib.env.env_context import EnvContext
 
-    from marlo_rllib.env import TrafficSignalEnv
+    from marlo_rllib.config import compose
+    from marlo_rllib.env.rllib import RLlibTrafficSignalEnv
 
-    env = TrafficSignalEnv(scenario, seed=seed, shared_spaces=True)
-    rng = np.random.default_rng(seed)
-    observations, _ = env.reset()
+    env_config = compose({"scenario": scenario}, {}).env_config()
+    env = RLlibTrafficSignalEnv(EnvContext(env_config, worker_index=worker, num_workers=PROCESSES)).par_env
+    rng = np.random.default_rng(worker)
     started, done = time.perf_counter(), 0
-    while done < steps:
-        actions = {a: int(rng.choice(np.flatnonzero(o["action_mask"]))) for a, o in observations.items()}
-        observations, _, _, truncated, _ = env.step(actions)
-        done += 1
-        if all(truncated.values()):
-            observations, _ = env.reset()
-    rate = steps / (time.perf_counter() - started)
+    for _ in range(episodes):
+        observations, _ = env.reset()
+        while env.agents:
+            actions = {a: int(rng.choice(np.flatnonzero(o["action_mask"]))) for a, o in observations.items()}
+            observations, *_ = env.step(actions)
+            done += 1
+    rate = done / (time.perf_counter() - started)
     env.close()
     return rate
 
 
-def bare_env(scenario: str, steps: int) -> float:
+def bare_env(scenario: str, episodes: int) -> float:
     with ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(pool.map(bare_env_rate, [scenario] * PROCESSES, [steps] * PROCESSES, range(PROCESSES)))
+        workers = range(1, PROCESSES + 1)
+        return sum(pool.map(bare_env_rate, [scenario] * PROCESSES, [episodes] * PROCESSES, workers))
 
 
 class PeakMemory:
@@ -141,13 +147,10 @@ def replay_env_class(env_config: dict[str, Any], episode_steps: int) -> type:
     return Replay
 
 
-def rllib_overhead_ms(
-    config: Any, env_config: dict[str, Any], episode_steps: int, envs_per_runner: tuple[int, ...], steps: int
-) -> dict[int, float]:
-    """RLlib's milliseconds per env step (episodes, connectors, forward pass, metrics) with each count of
-    SUMO-free envs per runner, the default config's module, and one torch thread as in a runner."""
+def runner_ms_per_step(config: Any, env_config: dict[str, Any], episode_steps: int, steps: int) -> float:
+    """The env runner's own milliseconds per env step (episodes, connectors, forward pass, metrics): marlo's
+    runner as training configures it, on a SUMO-free env, one torch thread as in a runner."""
     import torch
-    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 
     from marlo_rllib.training.callbacks import TrafficMetricsCallback
     from marlo_rllib.training.rllib_config import build_config
@@ -155,28 +158,20 @@ def rllib_overhead_ms(
     replay = replay_env_class(env_config, episode_steps)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    costs = {}
+    algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
+    algorithm_config.environment(replay, env_config={}).env_runners(num_env_runners=0).evaluation(
+        evaluation_interval=None, evaluation_num_env_runners=0
+    )
+    algorithm = algorithm_config.build_algo()
     try:
-        for envs in envs_per_runner:
-            algorithm_config = build_config(config, env_config, [], TrafficMetricsCallback)
-            algorithm_config.environment(replay, env_config={}).env_runners(
-                # RLlib's own runner: the replay needs no SUMO process, RLlib vectorises it in-process
-                env_runner_cls=MultiAgentEnvRunner,
-                num_env_runners=0,
-                num_envs_per_env_runner=envs,
-            ).evaluation(evaluation_interval=None, evaluation_num_env_runners=0)
-            algorithm = algorithm_config.build_algo()
-            try:
-                runner = algorithm.env_runner
-                runner.sample(num_timesteps=envs * 64)  # warm-up
-                started = time.perf_counter()
-                runner.sample(num_timesteps=steps)
-                costs[envs] = 1000 * (time.perf_counter() - started) / steps
-            finally:
-                algorithm.stop()
+        runner = algorithm.env_runner
+        runner.sample(num_timesteps=64)  # warm-up
+        started = time.perf_counter()
+        runner.sample(num_timesteps=steps)
+        return 1000 * (time.perf_counter() - started) / steps
     finally:
+        algorithm.stop()
         torch.set_num_threads(threads)
-    return costs
 
 
 def start_marlo_ray() -> None:
@@ -186,14 +181,42 @@ def start_marlo_ray() -> None:
     ray.init(num_cpus=(os.cpu_count() or 1) + 3, include_dashboard=False, log_to_driver=False)
 
 
-def sample(algorithm: Any, steps: int, runners: list[int]) -> float:
-    """Env steps per second of the runners' `sample()` (each takes its share of `steps`), run at once."""
+def timed_sample(runner: Any, steps: int) -> tuple[float, float]:
+    """On an env runner: its `sample()` of `steps` env steps; (seconds, seconds of them inside the env's step)."""
+    in_env = 0.0
+    env, step = runner.env, runner.env.step
+
+    def timed_step(actions: Any) -> Any:
+        nonlocal in_env
+        started = time.perf_counter()
+        try:
+            return step(actions)
+        finally:
+            in_env += time.perf_counter() - started
+
+    env.step = timed_step
+    started = time.perf_counter()
+    try:
+        runner.sample(num_timesteps=steps)
+    finally:
+        del env.step
+    return time.perf_counter() - started, in_env
+
+
+class Sampled(NamedTuple):
+    rate: float  # env steps per second of all runners together
+    env_share: float  # of the runners' sampling time, the part inside the env's step (SUMO and marlo's env)
+
+
+def sample(algorithm: Any, steps: int, runners: list[int]) -> Sampled:
+    """The runners' `sample()` (each takes its share of `steps`), run at once."""
     per_runner = steps // PROCESSES
     started = time.perf_counter()
-    algorithm.env_runner_group.foreach_env_runner(
-        lambda r: r.sample(num_timesteps=per_runner), remote_worker_ids=runners, local_env_runner=False
+    timings = algorithm.env_runner_group.foreach_env_runner(
+        lambda r: timed_sample(r, per_runner), remote_worker_ids=runners, local_env_runner=False
     )
-    return per_runner * len(runners) / (time.perf_counter() - started)
+    rate = per_runner * len(runners) / (time.perf_counter() - started)
+    return Sampled(rate, sum(t[1] for t in timings) / sum(t[0] for t in timings))
 
 
 class DefaultRun(NamedTuple):
@@ -246,7 +269,7 @@ def vector_sampling(scenario: str, steps: int, repeats: int, envs: int) -> list[
     try:
         algorithm = run.algorithm_config().build_algo()
         sample(algorithm, steps, [1, 2])  # warm-up
-        rates = [sample(algorithm, steps, [1, 2]) for _ in range(repeats)]
+        rates = [sample(algorithm, steps, [1, 2]).rate for _ in range(repeats)]
         algorithm.stop()
     finally:
         ray.shutdown()
@@ -285,12 +308,13 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
             algorithm.train()
             whole_loop_parallel_evaluation, _ = training_rate(algorithm, iterations)
             algorithm.stop()
-            overhead = rllib_overhead_ms(run.config, run.env_config, run.probe["episode_steps"], (1, 4), 1024)
+            overhead = runner_ms_per_step(run.config, run.env_config, run.probe["episode_steps"], 1024)
         finally:
             ray.shutdown()
     return {
-        "sampling_2_runners": both,
-        "sampling_1_runner": one,
+        "sampling_2_runners": [b.rate for b in both],
+        "sampling_1_runner": [o.rate for o in one],
+        "env_share": statistics.median(b.env_share for b in both),
         "whole_loop": whole_loop,
         "whole_loop_parallel_evaluation": whole_loop_parallel_evaluation,
         "seconds_per_iteration": seconds / iterations,
@@ -298,7 +322,7 @@ def marlo_training(scenario: str, steps: int, repeats: int, iterations: int) -> 
         "evaluation_s": spent["evaluation"] / iterations,
         "rest_s": (seconds - spent["learning"] - spent["evaluation"]) / iterations,
         "peak_rss_gib": memory.peak / 2**30,
-        "rllib_ms_per_env_step": overhead,
+        "runner_ms_per_env_step": overhead,
         "batch_env_steps": run.config.training["train_batch_size_per_learner"],
     }
 
@@ -335,24 +359,26 @@ def table(reports: list[dict[str, Any]], command: str) -> list[str]:
         f"    {command}",
         "",
         "Env steps per second, each map in one run, measured one after the other on 2 cores. bare: "
-        "`TrafficSignalEnv` with random greens in 2 processes; sampling: the env runners' `sample()` "
-        "under the default `marlo train` config (PPO, shared policy, 2 env runners); whole loop: "
+        "the default `marlo train` env (its env config and SUMO seeds) with random greens in 2 processes, "
+        "over whole episodes; sampling: the env runners' `sample()` under the default `marlo train` config "
+        "(PPO, shared policy, 2 env runners); env share: of the runners' sampling time, the part inside the "
+        "env's step (SUMO and marlo's env), which does not depend on how heavy the policy's traffic is; whole loop: "
         "training iterations (sampling, learning, one evaluation episode every 2nd); evaluation beside: the "
         "same with `evaluation.parallel` (the episode runs beside the next iteration); plain: sumo-rl + stock RLlib "
         "PPO (`benchmarks/plain_pipeline.py`, 4 env runners, batch 512), its whole loop. "
         f"{VECTOR_ENVS} sims per runner: the same sampling with `--envs-per-env-runner {VECTOR_ENVS}` "
         "(each simulation in its own process).",
         "",
-        "| map | bare | sampling, 2 runners | 1 runner | sampling / bare "
+        "| map | bare | sampling, 2 runners | 1 runner | sampling / bare | env share "
         f"| {VECTOR_ENVS} sims per runner | its sampling / bare "
         "| whole loop | whole loop / bare | evaluation beside | its whole loop / bare | plain whole loop "
         "| marlo / plain |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r['map']} | {r['bare']:.0f} | {r['sampling_2_runners']:.0f} | {r['sampling_1_runner']:.0f} "
-            f"| {r['sampling_vs_bare']:.2f} | {r['sampling_vector']:.0f} | {r['sampling_vector_vs_bare']:.2f} "
+            f"| {r['sampling_vs_bare']:.2f} | {r['env_share']:.2f} | {r['sampling_vector']:.0f} | {r['sampling_vector_vs_bare']:.2f} "
             f"| {r['whole_loop']:.0f} | {r['whole_loop_vs_bare']:.2f} "
             f"| {r['whole_loop_parallel_evaluation']:.0f} | {r['whole_loop_parallel_evaluation'] / r['bare']:.2f} "
             f"| {r['plain_whole_loop']:.0f} | {r['marlo_vs_plain']:.2f} |"
@@ -374,21 +400,17 @@ def table(reports: list[dict[str, Any]], command: str) -> list[str]:
         )
     lines += [
         "",
-        "RLlib's own cost per env step (episodes, connectors, forward pass, metrics), measured on a SUMO-free "
-        "env with the map's agents, spaces and observations, one torch thread, 1 or 4 envs per runner; "
-        "against the bare env's cost per step in each of its 2 processes. The ceiling is what sampling / bare "
-        "could reach if SUMO and RLlib shared a runner's core with nothing else:",
+        "The env runner's own cost per env step (episodes, connectors, forward pass, metrics: marlo's runner as "
+        "training configures it, on a SUMO-free env with the map's agents, spaces and observations, one torch "
+        "thread), against the bare env's cost per step in each of its 2 processes. The ceiling is what sampling "
+        "/ bare could reach if SUMO and the runner shared a runner's core with nothing else:",
         "",
-        "| map | bare env ms per step | RLlib ms per step, 1 env per runner | 4 envs per runner "
-        "| ceiling of sampling / bare, 1 env | 4 envs |",
-        "|---|---|---|---|---|---|",
+        "| map | bare env ms per step | runner ms per step | ceiling of sampling / bare |",
+        "|---|---|---|---|",
     ]
     for r in reports:
-        bare_ms, one, four = 1000 * PROCESSES / r["bare"], r["rllib_ms_per_env_step"][1], r["rllib_ms_per_env_step"][4]
-        lines.append(
-            f"| {r['map']} | {bare_ms:.2f} | {one:.2f} | {four:.2f} | {bare_ms / (bare_ms + one):.2f} "
-            f"| {bare_ms / (bare_ms + four):.2f} |"
-        )
+        bare_ms, runner_ms = 1000 * PROCESSES / r["bare"], r["runner_ms_per_env_step"]
+        lines.append(f"| {r['map']} | {bare_ms:.2f} | {runner_ms:.2f} | {bare_ms / (bare_ms + runner_ms):.2f} |")
     return lines
 
 
@@ -407,21 +429,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", default="grid4x4,cologne8,grid6")
     parser.add_argument("--steps", type=int, default=4096, help="env steps per sampling measurement")
+    parser.add_argument("--bare-episodes", type=int, default=2, help="whole episodes per bare env process")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=3, help="whole training iterations timed (after one)")
     parser.add_argument("--plain-seconds", type=float, default=120.0, help="wall clock of the plain loop timed")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/ as it is")
     args = parser.parse_args()
     maps = catalog_maps(parser, args.maps)
-    if min(args.steps, args.repeats, args.iterations) < 1 or not args.plain_seconds > 0:
+    if min(args.steps, args.bare_episodes, args.repeats, args.iterations) < 1 or not args.plain_seconds > 0:
         parser.exit(
-            2, "train_throughput.py: error: --steps, --repeats, --iterations and --plain-seconds must be positive\n"
+            2,
+            "train_throughput.py: error: --steps, --bare-episodes, --repeats, --iterations and --plain-seconds "
+            "must be positive\n",
         )
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray", dir="/tmp"))
 
     reports = []
     for scenario in maps:
-        bare = statistics.median(bare_env(scenario, args.steps // PROCESSES) for _ in range(args.repeats))
+        bare = statistics.median(bare_env(scenario, args.bare_episodes) for _ in range(args.repeats))
         marlo = marlo_training(scenario, args.steps, args.repeats, args.iterations)
         vector = statistics.median(vector_sampling(scenario, args.steps, args.repeats, VECTOR_ENVS))
         plain = plain_training(scenario, args.plain_seconds)

@@ -28,6 +28,8 @@ from tests.conftest import REPO
         ("learner_profile.py", ["--scenario", "atlantis"], "unknown scenario"),
         ("switching.py", ["--scenario", "atlantis", "--controller", "fixed"], "unknown scenario 'atlantis'"),
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
+        ("train_throughput.py", ["--maps", "atlantis"], "unknown map atlantis"),
+        ("train_throughput.py", ["--bare-episodes", "0"], "must be positive"),
         ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("runner_overhead.py", ["--steps", "0"], "--steps and --repeats must be positive"),
         ("adapt.py", ["--scenario", "grid4x4", "--oracle"], "name the drift: --demand-scale and/or --traffic"),
