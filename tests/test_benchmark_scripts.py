@@ -29,6 +29,8 @@ from tests.conftest import REPO
         ("switching.py", ["--scenario", "atlantis", "--controller", "fixed"], "unknown scenario 'atlantis'"),
         ("switching.py", ["--scenario", "2x2grid", "--controller", "bogus"], "unknown controller 'bogus'"),
         ("train_throughput.py", ["--maps", "atlantis"], "unknown map atlantis"),
+        ("env_in_runner.py", ["--scenario", "atlantis"], "unknown map atlantis"),
+        ("env_in_runner.py", ["--episodes", "0"], "must be positive"),
         ("train_throughput.py", ["--bare-episodes", "0"], "must be positive"),
         ("runner_overhead.py", ["--maps", "atlantis"], "unknown map atlantis"),
         ("runner_overhead.py", ["--steps", "0"], "--steps and --repeats must be positive"),
