@@ -19,27 +19,24 @@ import json
 import os
 import sys
 import tempfile
-import time
 from typing import Any
 
-from train_throughput import PROCESSES, bare_env, catalog_maps, default_config, sample, start_marlo_ray
+from train_throughput import (
+    PROCESSES,
+    bare_env,
+    catalog_maps,
+    default_config,
+    random_greens_ms,
+    sample,
+    start_marlo_ray,
+)
 
 
-def random_greens_ms(runner: Any, episodes: int) -> float:
+def in_runner_ms(runner: Any, episodes: int) -> float:
     """On an env runner: its env stepped with random greens for whole episodes, ms per env step."""
-    import numpy as np
-
-    env = runner.env.envs[0].unwrapped.par_env
-    rng = np.random.default_rng(0)
-    steps, started = 0, time.perf_counter()
-    for _ in range(episodes):
-        observations, _ = env.reset()
-        while env.agents:
-            actions = {a: int(rng.choice(np.flatnonzero(o["action_mask"]))) for a, o in observations.items()}
-            observations, *_ = env.step(actions)
-            steps += 1
+    milliseconds = random_greens_ms(runner.env.envs[0].unwrapped.par_env, episodes, runner.worker_index)
     runner._needs_initial_reset = True  # RLlib's episode no longer matches the env: start a new one
-    return 1000 * (time.perf_counter() - started) / steps
+    return milliseconds
 
 
 def main() -> int:
@@ -61,7 +58,7 @@ def main() -> int:
         algorithm = run.algorithm_config().build_algo()
         runners = algorithm.env_runner_group
         for _ in range(args.repeats):
-            in_runner = runners.foreach_env_runner(lambda r: random_greens_ms(r, args.episodes), local_env_runner=False)
+            in_runner = runners.foreach_env_runner(lambda r: in_runner_ms(r, args.episodes), local_env_runner=False)
             steps = args.episodes * run.probe["episode_steps"] * PROCESSES
             sampled = sample(algorithm, steps, [1, 2])
             report = {

@@ -42,7 +42,6 @@ VECTOR_ENVS = 2  # simulations per env runner in the vector measurement
 def bare_env_rate(scenario: str, episodes: int, worker: int) -> float:
     """Env steps per second of the default `marlo train` env (its env config, env runner `worker`'s
     SUMO seeds) over whole episodes, so that every part of an episode weighs as much as in training."""
-    import numpy as np
     from ray.rllib.env.env_context import EnvContext
 
     from marlo_rllib.config import compose
@@ -50,17 +49,24 @@ def bare_env_rate(scenario: str, episodes: int, worker: int) -> float:
 
     env_config = compose({"scenario": scenario}, {}).env_config()
     env = RLlibTrafficSignalEnv(EnvContext(env_config, worker_index=worker, num_workers=PROCESSES)).par_env
-    rng = np.random.default_rng(worker)
-    started, done = time.perf_counter(), 0
+    rate = 1000 / random_greens_ms(env, episodes, worker)
+    env.close()
+    return rate
+
+
+def random_greens_ms(env: Any, episodes: int, seed: int) -> float:
+    """Milliseconds per env step of `episodes` whole episodes of a TrafficSignalEnv with random (masked) greens."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    started, steps = time.perf_counter(), 0
     for _ in range(episodes):
         observations, _ = env.reset()
         while env.agents:
             actions = {a: int(rng.choice(np.flatnonzero(o["action_mask"]))) for a, o in observations.items()}
             observations, *_ = env.step(actions)
-            done += 1
-    rate = done / (time.perf_counter() - started)
-    env.close()
-    return rate
+            steps += 1
+    return 1000 * (time.perf_counter() - started) / steps
 
 
 def bare_env(scenario: str, episodes: int) -> float:
