@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.utils.numpy import convert_to_numpy  # as RLlib's TensorToNumpy: 64-bit numbers become 32-bit
 
 ROWS = "marlo_rows"  # shared_data key: per module, the (env index, agent) of each batch row
 
@@ -42,14 +43,6 @@ def _stack(items: list[Any]) -> Any:
         return {key: _stack([item[key] for item in items]) for key in first}
     tensor = torch.from_numpy(np.stack(items))
     return tensor.float() if tensor.is_floating_point() else tensor
-
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """As RLlib's TensorToNumpy: 64-bit numbers become 32-bit."""
-    array = tensor.detach().cpu().numpy()
-    if array.dtype == np.int64:
-        return array.astype(np.int32)
-    return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
 def observations_to_module(*, episodes: list, shared_data: dict, **kwargs: Any) -> dict[str, Any]:
@@ -90,6 +83,6 @@ def actions_to_envs(
                 outputs[Columns.ACTION_LOGP] = distribution.logp(outputs[Columns.ACTIONS])
         for column, value in outputs.items():
             per_env = columns.setdefault(column, [{} for _ in episodes])
-            for (index, agent), row in zip(rows[module_id], _numpy(value), strict=True):
+            for (index, agent), row in zip(rows[module_id], convert_to_numpy(value), strict=True):
                 per_env[index][agent] = row
     return columns
